@@ -1,0 +1,64 @@
+// sched/detail/global_queue.hpp (internal): the global injection queue, one Boost.Lockfree MPMC queue
+// per priority level. Each element is a chain of tasks linked through TaskCore::next, so a full local
+// queue moves half of itself in one push and an idle worker takes a whole batch in one pop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <boost/lockfree/queue.hpp>
+
+#include "detail/task_core.hpp"
+#include "spindle/task.hpp"
+
+namespace spindle::detail {
+
+// GlobalQueue is safe for any number of producers and consumers.
+class GlobalQueue {
+ public:
+  GlobalQueue() {
+    for (auto& q : queues_) q = std::make_unique<boost::lockfree::queue<TaskCore*>>(64);
+  }
+
+  // push_chain enqueues the chain head..(next)..null of `n` tasks at `level`. May allocate a queue node.
+  void push_chain(int level, TaskCore* head, std::uint64_t n) {
+    while (!queues_[level]->push(head)) {
+      // Only fails if node allocation fails; retry rather than lose the chain.
+    }
+    len_[level].fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
+  }
+
+  // pop_chain dequeues one chain at `level` (nullptr if none) and sets *n to its length.
+  TaskCore* pop_chain(int level, std::uint64_t* n) {
+    TaskCore* head = nullptr;
+    if (!queues_[level]->pop(head)) return nullptr;
+    std::uint64_t count = 0;
+    for (TaskCore* t = head; t != nullptr; t = t->next) ++count;
+    len_[level].fetch_sub(static_cast<std::int64_t>(count), std::memory_order_relaxed);
+    *n = count;
+    return head;
+  }
+
+  // mask returns one bit per level whose queue looks non-empty.
+  unsigned mask() const noexcept {
+    unsigned m = 0;
+    for (int i = 0; i < kTaskPriorityLevels; ++i) {
+      if (len_[i].load(std::memory_order_relaxed) > 0) m |= 1u << i;
+    }
+    return m;
+  }
+
+  // size returns the approximate number of queued tasks.
+  std::uint64_t size() const noexcept {
+    std::int64_t total = 0;
+    for (const auto& l : len_) total += l.load(std::memory_order_relaxed);
+    return total > 0 ? static_cast<std::uint64_t>(total) : 0;
+  }
+
+ private:
+  std::unique_ptr<boost::lockfree::queue<TaskCore*>> queues_[kTaskPriorityLevels];
+  alignas(64) std::atomic<std::int64_t> len_[kTaskPriorityLevels] = {};
+};
+
+}  // namespace spindle::detail

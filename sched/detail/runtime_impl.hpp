@@ -1,0 +1,217 @@
+// sched/detail/runtime_impl.hpp (internal): the runtime's state and the worker that runs fibers.
+//
+//   runtime.cpp  AsyncRuntime, config validation, lifecycle (start, shutdown), stats
+//   worker.cpp   the worker loop: choosing the next fiber, switching, stealing, parking, timers
+//   task.cpp     the task lifecycle: spawn, completion, join, cancel, free
+//   this_fiber.cpp  what a fiber does to itself: yield, sleep, id, cancellation checks
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/lockfree/queue.hpp>
+
+#include "detail/global_queue.hpp"
+#include "detail/local_queue.hpp"
+#include "detail/priority_policy.hpp"
+#include "detail/spinlock.hpp"
+#include "detail/task_core.hpp"
+#include "detail/timer_wheel.hpp"
+#include "spindle/config.hpp"
+#include "spindle/fiber/context.hpp"
+#include "spindle/fiber/stack_pool.hpp"
+#include "spindle/platform/parker.hpp"
+#include "spindle/stats.hpp"
+
+namespace spindle::detail {
+
+class Worker;
+
+// fiber_entry is where every fiber starts (worker.cpp): it runs the task and finishes it.
+void fiber_entry(boost::context::detail::transfer_t t) noexcept;
+
+// Counter is a per-worker statistic: written only by its worker (a plain load and store, no locked
+// instruction), read by anyone.
+struct Counter {
+  std::atomic<std::uint64_t> v{0};
+  void add(std::uint64_t n = 1) noexcept {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+  std::uint64_t read() const noexcept { return v.load(std::memory_order_acquire); }
+};
+
+// WorkerCounters are one worker's Counters (see WorkerStats for their meaning).
+struct WorkerCounters {
+  Counter spawned, completed, cancelled, failed, steals, stolen, parks, switches, timers_fired,
+      global_pops, overflows;
+};
+
+// SwitchKind says what the context that switched away wants done with its task, once it is saved.
+enum class SwitchKind : std::uint8_t { kYield, kPark, kFinish };
+
+// SwitchAction travels with a switch from a fiber (it lives on that fiber's stack).
+struct SwitchAction {
+  SwitchKind kind;
+  TaskCore* task;
+};
+
+// Worker is one OS thread running fibers. Fields marked (owner) are touched only by its thread.
+class Worker {
+ public:
+  Worker(RuntimeImpl* rt, std::uint32_t index, std::uint32_t queue_capacity);
+
+  // run is the worker thread's body: the scheduler loop, until the runtime stops.
+  void run();
+
+  // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global queue.
+  void push_local(TaskCore* t);
+  // switch_from_fiber leaves the running fiber for the next ready one (or the scheduler loop), doing
+  // `kind` to it once it is saved. For kYield with nothing else ready it returns at once. For kFinish it
+  // never returns. Returns on the worker that resumes the fiber, which may be another one.
+  void switch_from_fiber(SwitchKind kind);
+  // park_current parks the running fiber until unpark_task() (owner; may return on another worker).
+  void park_current();
+  // poll_timers fires every due timer of this worker's wheel, making their fibers ready on the calling
+  // worker `runner`. Returns how many fibers it woke. Any worker may call it (the wheel is locked).
+  std::size_t poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only);
+
+  RuntimeImpl* const rt;
+  const std::uint32_t index;
+  TaskCore* current = nullptr;  // (owner) the running fiber, or null on the scheduler context
+
+  // Timers: entries of fibers that slept on this worker. Locked; next_timer mirrors next_expiration().
+  SpinLock timer_lock;
+  TimerWheel wheel;
+  std::atomic<std::uint64_t> next_timer{TimerWheel::kNever};
+
+  LocalQueue<TaskCore*> queues[kTaskPriorityLevels];
+  WorkerCounters counters;
+  platform::Parker parker;
+  std::thread thread;
+
+  // next_task_id returns a fresh task id from this worker's block (owner).
+  std::uint64_t next_task_id();
+
+ private:
+  friend class RuntimeImpl;
+  TaskCore* next_ready(int yield_level = -1);
+  TaskCore* next_runnable(int yield_level = -1);
+  TaskCore* take_global(int level);
+  bool start_task(TaskCore* t);
+  TaskCore* steal();
+  TaskCore* find_work();
+  void idle_wait();
+  bool has_visible_work();
+  std::int64_t park_timeout_ns();
+  bool poll_all_timers(bool force);
+  void after_switch(fiber::Transfer tr);
+  unsigned local_mask() const noexcept;
+  void overflow(int level, TaskCore* t);
+
+  fiber::Context sched_ctx_;  // the thread's own stack
+  PriorityPolicy policy_;
+  std::uint64_t rng_;
+  std::uint64_t id_next_ = 0, id_end_ = 0;
+  std::uint32_t poll_every_ = 16, poll_countdown_ = 16;
+  std::uint64_t last_poll_ns_ = 0;
+  std::vector<TaskCore*> scratch_;
+
+  friend void fiber_entry(boost::context::detail::transfer_t t) noexcept;
+  friend void worker_after_switch(Worker* w, fiber::Transfer tr);
+};
+
+// current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with a
+// compiler barrier: a fiber can move between threads across any switch, so the thread-local address must
+// be recomputed after each one.
+Worker* current_worker() noexcept;
+
+// RuntimeImpl is everything an AsyncRuntime owns.
+class RuntimeImpl {
+ public:
+  explicit RuntimeImpl(const AsyncRuntimeConfig& cfg);
+  ~RuntimeImpl();
+
+  void start();
+  void shutdown();
+  RuntimeStats stats() const;
+
+  // submit makes a new task ready (spawn). Throws std::runtime_error when not accepting spawns.
+  void submit(TaskCore* t, TaskPriority p);
+  // schedule makes a woken task ready, on the calling worker if it belongs to this runtime.
+  void schedule(TaskCore* t);
+  // notify_work wakes a parked worker, if any, after work became visible to other workers.
+  void notify_work();
+  // unpark_task wakes a parked (or parking) fiber; exactly one waker enqueues it.
+  void unpark_task(TaskCore* t);
+  // complete finishes task `t` with `end` on worker `w`: publishes the state and wakes the joiner.
+  void complete(TaskCore* t, TaskState end, Worker* w);
+
+  // tick_of_deadline converts a monotonic-clock deadline in ns to the first tick at or after it.
+  std::uint64_t tick_of_deadline(std::uint64_t deadline_ns) const noexcept;
+  // tick_of_now converts a monotonic reading to the tick containing it.
+  std::uint64_t tick_of_now(std::uint64_t now_ns) const noexcept;
+  // ns_of_tick converts a tick to a monotonic time in ns.
+  std::uint64_t ns_of_tick(std::uint64_t tick) const noexcept;
+
+  // live_tasks returns spawned minus finished, read in an order that never undercounts.
+  std::uint64_t live_tasks() const noexcept;
+
+  // Thread joiners wait on a per-runtime striped mutex/condvar table (never on memory a completer could
+  // see freed).
+  struct Stripe {
+    std::mutex m;
+    std::condition_variable cv;
+  };
+  Stripe& stripe_for(const TaskCore* t) noexcept {
+    return stripes_[(reinterpret_cast<std::uintptr_t>(t) >> 6) % kStripes];
+  }
+
+  // kTickNs is the timer resolution.
+  static constexpr std::uint64_t kTickNs = 250'000;
+
+  AsyncRuntimeConfig cfg;
+  const bool debug;
+  std::vector<std::unique_ptr<Worker>> workers;
+  GlobalQueue global;
+  fiber::StackPool stacks;
+
+  // Lifecycle: kRunning -> kShuttingDown (shutdown() called) -> kStopped (workers exiting).
+  static constexpr int kRunning = 0, kShuttingDown = 1, kStopped = 2;
+  std::atomic<int> state{kRunning};
+  std::mutex lifecycle_mu;
+  std::atomic<bool> exit{false};
+
+  // Idle workers: a stack of parked worker indexes.
+  std::mutex idle_mu;
+  std::vector<std::uint32_t> sleepers;
+  std::atomic<std::uint32_t> num_sleeping{0};
+
+  std::atomic<std::uint64_t> ext_spawned{0};  // spawns from outside the runtime's workers
+  std::atomic<std::uint64_t> next_id_block{1};
+  std::uint64_t epoch_ns = 0;
+
+ private:
+  static constexpr std::size_t kStripes = 64;
+  Stripe stripes_[kStripes];
+  std::once_flag joined_;
+};
+
+// task_unref drops one reference; the last one destroys the payload and frees the block.
+void task_unref(TaskCore* t) noexcept;
+// cancel_deliverable says whether a blocking point of `t` should throw Cancelled now: cancellation was
+// requested and the fiber is not already unwinding an exception (throwing then would terminate).
+bool cancel_deliverable(const TaskCore* t) noexcept;
+// log_debug writes one formatted line to stderr when the runtime runs with debug = true.
+void log_debug(const RuntimeImpl* rt, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Allocation of task control blocks (alloc.cpp): mimalloc loaded privately, mimalloc, or the system.
+void* cb_alloc(std::size_t size);
+void cb_free(void* p) noexcept;
+const char* cb_allocator_name() noexcept;
+
+}  // namespace spindle::detail

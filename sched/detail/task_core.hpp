@@ -1,0 +1,68 @@
+// sched/detail/task_core.hpp (internal): the runtime's private part of a task control block.
+//
+// Memory layout of one task, one allocation:  [ TaskCore | TaskImpl<F, R> ]. The TaskImpl (public
+// detail::TaskBase) sits kCoreSize bytes after the TaskCore, so each converts to the other by pointer
+// arithmetic.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "spindle/detail/task_base.hpp"
+#include "spindle/fiber/context.hpp"
+#include "spindle/fiber/overflow.hpp"
+#include "spindle/task.hpp"
+
+namespace spindle::detail {
+
+class RuntimeImpl;
+
+// Park word values (TaskCore::park): the handshake between a fiber that parks and whoever wakes it.
+inline constexpr std::uint32_t kParkRunning = 0;   // running, or switching away to park
+inline constexpr std::uint32_t kParkParked = 1;    // fully switched out; a waker must enqueue it
+inline constexpr std::uint32_t kParkNotified = 2;  // woken; whoever saw kParked enqueues it
+
+// Joiner word values (TaskCore::joiner); any other value is a JoinWaiter*.
+inline constexpr std::uintptr_t kJoinNone = 0;
+inline constexpr std::uintptr_t kJoinFinished = 1;
+
+// TaskCore is the scheduler's state for one task/fiber.
+struct alignas(16) TaskCore {
+  fiber::Context ctx;            // saved registers while not running
+  fiber::FiberDebugInfo dbg;     // id, name, stack range (for overflow reports)
+  RuntimeImpl* rt = nullptr;
+  TaskCore* next = nullptr;      // intrusive link: global-queue chains, ready lists
+  std::atomic<std::uintptr_t> joiner{kJoinNone};
+  std::atomic<std::uint32_t> refs{2};  // the runtime's and the handle's
+  std::atomic<std::uint32_t> park{kParkRunning};
+  std::atomic<TaskState> state{TaskState::Pending};
+  std::atomic<bool> cancel{false};
+  TaskPriority priority = TaskPriority::Normal;
+  bool started = false;
+  bool has_stack = false;
+};
+
+// kCoreSize is the offset of the TaskBase behind its TaskCore.
+inline constexpr std::size_t kCoreSize =
+    (sizeof(TaskCore) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+    alignof(std::max_align_t);
+
+// core_of returns the TaskCore in front of a TaskBase.
+inline TaskCore* core_of(const TaskBase* t) noexcept {
+  return reinterpret_cast<TaskCore*>(reinterpret_cast<char*>(const_cast<TaskBase*>(t)) - kCoreSize);
+}
+// payload_of returns the TaskBase behind a TaskCore.
+inline TaskBase* payload_of(TaskCore* c) noexcept {
+  return reinterpret_cast<TaskBase*>(reinterpret_cast<char*>(c) + kCoreSize);
+}
+
+// JoinWaiter is registered in TaskCore::joiner by join(); it lives on the joiner's stack.
+struct JoinWaiter;
+
+// is_finished_state says whether a state is terminal.
+inline bool is_finished_state(TaskState s) noexcept {
+  return s == TaskState::Completed || s == TaskState::Cancelled || s == TaskState::Failed;
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,66 @@
+// spindle/runtime.hpp: AsyncRuntime, an M:N scheduler of stackful fibers over a pool of worker threads.
+#pragma once
+
+#include <type_traits>
+#include <utility>
+
+#include "spindle/config.hpp"
+#include "spindle/join_handle.hpp"
+#include "spindle/stats.hpp"
+#include "spindle/task.hpp"
+
+namespace spindle {
+
+// AsyncRuntime owns worker threads, their run queues, timers and a stack pool, and runs fibers on them.
+// There is no global runtime: every runtime is an object, and several may coexist. All member functions
+// are thread-safe.
+class AsyncRuntime {
+ public:
+  // AsyncRuntime validates `config` and starts its worker threads. Throws std::invalid_argument naming the
+  // field, its value and the allowed range for a bad config; std::system_error if threads cannot start.
+  explicit AsyncRuntime(const AsyncRuntimeConfig& config = {});
+  // ~AsyncRuntime calls shutdown(): it waits for every fiber to finish.
+  ~AsyncRuntime();
+  AsyncRuntime(const AsyncRuntime&) = delete;
+  AsyncRuntime& operator=(const AsyncRuntime&) = delete;
+
+  // spawn starts `f` as a new fiber at Normal priority and returns its JoinHandle<R> (R = f's result type,
+  // void included). Never blocks. Throws std::runtime_error once shutdown() has begun (see shutdown) and
+  // std::bad_alloc.
+  template <class F>
+  auto spawn(F&& f) {
+    return detail::spawn_task(impl_, std::forward<F>(f), TaskPriority::Normal);
+  }
+  // spawn_with_priority is spawn at priority `p`.
+  template <class F>
+  auto spawn_with_priority(F&& f, TaskPriority p) {
+    return detail::spawn_task(impl_, std::forward<F>(f), p);
+  }
+
+  // block_on runs `f` as a fiber, blocks the calling OS thread until it finishes and returns its value
+  // or rethrows its exception. Throws std::logic_error when called from inside a fiber of any runtime
+  // (it would block a worker: spawn and join instead), and what spawn throws.
+  template <class F>
+  auto block_on(F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
+    check_block_on();
+    return spawn(std::forward<F>(f)).join();
+  }
+
+  // stats returns a consistent snapshot of the runtime's counters (see RuntimeStats). Never blocks.
+  RuntimeStats stats() const;
+
+  // shutdown stops accepting spawns from outside the runtime (they throw std::runtime_error, except
+  // Critical-priority ones, which are still accepted until the workers exit), lets every spawned fiber run
+  // to completion (fibers may still spawn children), then joins the worker threads. Blocks the calling
+  // thread until then. Idempotent; throws std::logic_error if called from one of this runtime's fibers.
+  void shutdown();
+
+  // config returns the configuration, with worker_threads resolved to the actual count.
+  const AsyncRuntimeConfig& config() const noexcept;
+
+ private:
+  void check_block_on() const;
+  detail::RuntimeImpl* impl_;
+};
+
+}  // namespace spindle

@@ -1,0 +1,224 @@
+// AsyncRuntime: configuration checks, start, shutdown and statistics.
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "detail/runtime_impl.hpp"
+#include "spindle/runtime.hpp"
+#include "spindle/sys.h"
+
+namespace spindle {
+
+namespace detail {
+
+namespace {
+
+template <class T>
+[[noreturn]] void bad_field(const char* field, const T& value, const std::string& allowed) {
+  std::ostringstream msg;
+  msg << "spindle::AsyncRuntimeConfig::" << field << " = " << value << " is invalid: " << allowed;
+  throw std::invalid_argument(msg.str());
+}
+
+AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
+  constexpr std::uint32_t kMaxWorkers = 1024;
+  constexpr std::uint32_t kMaxQueue = 1u << 20;
+  constexpr std::size_t kMaxPool = std::size_t{1} << 20;
+  if (cfg.worker_threads > kMaxWorkers) {
+    bad_field("worker_threads", cfg.worker_threads, "allowed range is 0 (one per CPU) to 1024");
+  }
+  if (cfg.queue_capacity < 2 || cfg.queue_capacity > kMaxQueue ||
+      (cfg.queue_capacity & (cfg.queue_capacity - 1)) != 0) {
+    bad_field("queue_capacity", cfg.queue_capacity,
+              "must be a power of two in the range 2 to 1048576");
+  }
+  if (cfg.max_stack_size < fiber::StackPool::kMinStackSize ||
+      cfg.max_stack_size > fiber::StackPool::kMaxStackSize) {
+    bad_field("max_stack_size", cfg.max_stack_size,
+              "allowed range is 16384 (16 KiB) to 1073741824 (1 GiB) bytes");
+  }
+  if (cfg.stack_pool_size > kMaxPool) {
+    bad_field("stack_pool_size", cfg.stack_pool_size, "allowed range is 0 to 1048576 stacks");
+  }
+  if (cfg.poll_interval < std::chrono::microseconds(10) || cfg.poll_interval > std::chrono::seconds(1)) {
+    bad_field("poll_interval", std::to_string(cfg.poll_interval.count()) + "ns",
+              "allowed range is 10us to 1s");
+  }
+  if (cfg.worker_threads == 0) cfg.worker_threads = spindle_sys_cpu_count();
+  return cfg;
+}
+
+}  // namespace
+
+RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
+    : cfg(validate(config)),
+      debug(cfg.debug),
+      stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads) {
+  epoch_ns = spindle_sys_monotonic_time_ns();
+  fiber::install_overflow_handler();
+  workers.reserve(cfg.worker_threads);
+  for (std::uint32_t i = 0; i < cfg.worker_threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(this, i, cfg.queue_capacity));
+  }
+  sleepers.reserve(cfg.worker_threads);
+}
+
+RuntimeImpl::~RuntimeImpl() { shutdown(); }
+
+void RuntimeImpl::start() {
+  if (debug) {
+    log_debug(this, "start: %u workers, stack %zu bytes (%s guards), allocator %s",
+              cfg.worker_threads, stacks.stack_size(), fiber::guard_mode_name(stacks.guard_mode()),
+              cb_allocator_name());
+  }
+  std::size_t started = 0;
+  try {
+    for (auto& w : workers) {
+      Worker* wp = w.get();
+      w->thread = std::thread([wp] { wp->run(); });
+      ++started;
+    }
+  } catch (...) {
+    // Stop the ones that started, then report.
+    {
+      std::lock_guard<std::mutex> g(lifecycle_mu);
+      state.store(kStopped, std::memory_order_seq_cst);
+      exit.store(true, std::memory_order_release);
+    }
+    for (std::size_t i = 0; i < started; ++i) {
+      workers[i]->parker.unpark();
+      workers[i]->thread.join();
+    }
+    throw;
+  }
+}
+
+void RuntimeImpl::shutdown() {
+  Worker* w = current_worker();
+  if (w != nullptr && w->rt == this) {
+    throw std::logic_error("spindle::AsyncRuntime::shutdown called from one of its own fibers");
+  }
+  std::call_once(joined_, [this] {
+    {
+      std::lock_guard<std::mutex> g(lifecycle_mu);
+      int expected = kRunning;
+      state.compare_exchange_strong(expected, kShuttingDown, std::memory_order_seq_cst);
+    }
+    if (debug) log_debug(this, "shutdown: waiting for %llu tasks", (unsigned long long)live_tasks());
+    for (auto& wk : workers) wk->parker.unpark();
+    for (auto& wk : workers) {
+      if (wk->thread.joinable()) wk->thread.join();
+    }
+    if (debug) log_debug(this, "shutdown: done");
+  });
+}
+
+std::uint64_t RuntimeImpl::live_tasks() const noexcept {
+  // Finished counts first: a task's spawn is counted before it can finish, so reading the finished
+  // counters first (acquire) and the spawned ones after never sees a finish without its spawn.
+  std::uint64_t finished = 0;
+  for (auto& w : workers) {
+    finished += w->counters.completed.read() + w->counters.cancelled.read() +
+                w->counters.failed.read();
+  }
+  std::uint64_t spawned = ext_spawned.load(std::memory_order_seq_cst);
+  for (auto& w : workers) spawned += w->counters.spawned.read();
+  return spawned > finished ? spawned - finished : 0;
+}
+
+std::uint64_t RuntimeImpl::tick_of_deadline(std::uint64_t deadline_ns) const noexcept {
+  if (deadline_ns <= epoch_ns) return 0;
+  return (deadline_ns - epoch_ns + kTickNs - 1) / kTickNs;
+}
+
+std::uint64_t RuntimeImpl::tick_of_now(std::uint64_t now_ns) const noexcept {
+  return now_ns <= epoch_ns ? 0 : (now_ns - epoch_ns) / kTickNs;
+}
+
+std::uint64_t RuntimeImpl::ns_of_tick(std::uint64_t tick) const noexcept {
+  return epoch_ns + tick * kTickNs;
+}
+
+RuntimeStats RuntimeImpl::stats() const {
+  RuntimeStats s;
+  s.worker_threads = cfg.worker_threads;
+  s.workers.resize(workers.size());
+  // Finished counters first (see live_tasks), then spawned, so that active_tasks never goes negative.
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    const WorkerCounters& c = workers[i]->counters;
+    WorkerStats& ws = s.workers[i];
+    ws.completed_tasks = c.completed.read();
+    ws.cancelled_tasks = c.cancelled.read();
+    ws.failed_tasks = c.failed.read();
+  }
+  std::uint64_t ext = ext_spawned.load(std::memory_order_seq_cst);
+  std::uint64_t queued = global.size();
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    const Worker& w = *workers[i];
+    const WorkerCounters& c = w.counters;
+    WorkerStats& ws = s.workers[i];
+    ws.spawned_tasks = c.spawned.read();
+    ws.steals = c.steals.read();
+    ws.stolen_tasks = c.stolen.read();
+    ws.parks = c.parks.read();
+    ws.context_switches = c.switches.read();
+    ws.timers_fired = c.timers_fired.read();
+    ws.global_pops = c.global_pops.read();
+    ws.overflows = c.overflows.read();
+    for (const auto& q : w.queues) ws.queued_tasks += q.size();
+    queued += ws.queued_tasks;
+    s.spawned_tasks += ws.spawned_tasks;
+    s.completed_tasks += ws.completed_tasks;
+    s.cancelled_tasks += ws.cancelled_tasks;
+    s.failed_tasks += ws.failed_tasks;
+    s.steals += ws.steals;
+    s.stolen_tasks += ws.stolen_tasks;
+    s.parks += ws.parks;
+    s.context_switches += ws.context_switches;
+    s.timers_fired += ws.timers_fired;
+  }
+  s.spawned_tasks += ext;
+  const std::uint64_t finished = s.completed_tasks + s.cancelled_tasks + s.failed_tasks;
+  s.active_tasks = s.spawned_tasks > finished ? s.spawned_tasks - finished : 0;
+  s.queued_tasks = std::min(queued, s.active_tasks);
+  const fiber::StackPoolStats ps = stacks.stats();
+  s.stacks_pooled = ps.pooled;
+  s.stacks_allocated = ps.in_use;
+  s.stacks_reserved = ps.reserved;
+  s.stack_guard_mode = fiber::guard_mode_name(ps.guard_mode);
+  s.allocator = cb_allocator_name();
+  return s;
+}
+
+}  // namespace detail
+
+AsyncRuntime::AsyncRuntime(const AsyncRuntimeConfig& config) : impl_(new detail::RuntimeImpl(config)) {
+  try {
+    impl_->start();
+  } catch (...) {
+    delete impl_;
+    throw;
+  }
+}
+
+AsyncRuntime::~AsyncRuntime() {
+  impl_->shutdown();
+  delete impl_;
+}
+
+RuntimeStats AsyncRuntime::stats() const { return impl_->stats(); }
+
+void AsyncRuntime::shutdown() { impl_->shutdown(); }
+
+const AsyncRuntimeConfig& AsyncRuntime::config() const noexcept { return impl_->cfg; }
+
+void AsyncRuntime::check_block_on() const {
+  if (detail::current_runtime() != nullptr) {
+    throw std::logic_error(
+        "spindle::AsyncRuntime::block_on called from inside a fiber: it would block a worker thread; "
+        "use spawn(...).join() instead");
+  }
+}
+
+}  // namespace spindle

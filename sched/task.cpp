@@ -1,0 +1,278 @@
+// The task lifecycle: allocation, spawn, completion, join, cancellation, free.
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include "detail/runtime_impl.hpp"
+
+namespace spindle {
+
+const char* Cancelled::what() const noexcept { return "spindle: task cancelled"; }
+
+const char* to_string(TaskPriority p) noexcept {
+  switch (p) {
+    case TaskPriority::Low: return "Low";
+    case TaskPriority::Normal: return "Normal";
+    case TaskPriority::High: return "High";
+    case TaskPriority::Critical: return "Critical";
+  }
+  return "?";
+}
+
+const char* to_string(TaskState s) noexcept {
+  switch (s) {
+    case TaskState::Pending: return "Pending";
+    case TaskState::Running: return "Running";
+    case TaskState::Waiting: return "Waiting";
+    case TaskState::Completed: return "Completed";
+    case TaskState::Cancelled: return "Cancelled";
+    case TaskState::Failed: return "Failed";
+  }
+  return "?";
+}
+
+}  // namespace spindle
+
+namespace spindle::detail {
+
+namespace {
+// kThreadJoiner marks TaskCore::joiner when an OS thread (not a fiber) waits.
+constexpr std::uintptr_t kThreadJoiner = 2;
+}  // namespace
+
+// JoinWaiter is a fiber waiting in join(); `done` is set by the completer once it no longer touches it.
+struct JoinWaiter {
+  TaskCore* fiber;
+  std::atomic<bool> done{false};
+};
+
+void log_debug(const RuntimeImpl* rt, const char* fmt, ...) {
+  if (rt == nullptr || !rt->debug) return;
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "spindle[%p] %s\n", static_cast<const void*>(rt), line);
+}
+
+bool cancel_deliverable(const TaskCore* t) noexcept {
+  return t->cancel.load(std::memory_order_acquire) && std::uncaught_exceptions() == 0;
+}
+
+void* task_allocate(std::size_t size) {
+  void* mem = cb_alloc(kCoreSize + size);
+  auto* core = ::new (mem) TaskCore();
+  return reinterpret_cast<char*>(core) + kCoreSize;
+}
+
+void task_free_unsubmitted(void* mem) noexcept {
+  TaskCore* core = reinterpret_cast<TaskCore*>(static_cast<char*>(mem) - kCoreSize);
+  core->~TaskCore();
+  cb_free(core);
+}
+
+namespace {
+void task_free(TaskCore* t) noexcept {
+  payload_of(t)->destroy();
+  if (t->dbg.name != nullptr) cb_free(const_cast<char*>(t->dbg.name));
+  t->~TaskCore();
+  cb_free(t);
+}
+}  // namespace
+
+void task_unref(TaskCore* t) noexcept {
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) task_free(t);
+}
+
+void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p) {
+  TaskCore* core = core_of(task);
+  if (static_cast<unsigned>(p) >= static_cast<unsigned>(kTaskPriorityLevels)) {
+    task->destroy();
+    task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
+    throw std::invalid_argument("spindle::spawn_with_priority: priority " +
+                                std::to_string(static_cast<unsigned>(p)) +
+                                " is not a TaskPriority (Low..Critical)");
+  }
+  if (rt == nullptr) {
+    rt = current_runtime();
+    if (rt == nullptr) {
+      task->destroy();
+      task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
+      throw std::logic_error(
+          "spindle::spawn called outside a fiber: use AsyncRuntime::spawn from plain threads");
+    }
+  }
+  core->rt = rt;
+  core->priority = p;
+  try {
+    rt->submit(core, p);
+  } catch (...) {
+    task->destroy();
+    task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
+    throw;
+  }
+}
+
+void task_release(TaskBase* task) noexcept { task_unref(core_of(task)); }
+
+TaskState task_state(const TaskBase* task) noexcept {
+  return core_of(task)->state.load(std::memory_order_acquire);
+}
+
+TaskId task_id(const TaskBase* task) noexcept { return TaskId{core_of(task)->dbg.id}; }
+
+void task_cancel(TaskBase* task) noexcept {
+  TaskCore* t = core_of(task);
+  t->cancel.store(true, std::memory_order_seq_cst);
+  if (t->rt->debug) log_debug(t->rt, "cancel task %llu", (unsigned long long)t->dbg.id);
+  // Wake it if it is parked in a blocking call; it sees the flag and throws Cancelled.
+  t->rt->unpark_task(t);
+}
+
+void task_rethrow(TaskBase* task) {
+  if (task->error) std::rethrow_exception(task->error);
+  throw Cancelled{};
+}
+
+RuntimeImpl* current_runtime() noexcept {
+  Worker* w = current_worker();
+  return w != nullptr && w->current != nullptr ? w->rt : nullptr;
+}
+
+void task_wait(TaskBase* task) {
+  TaskCore* t = core_of(task);
+  if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return;
+  Worker* w = current_worker();
+  if (w == nullptr || w->current == nullptr) {
+    // An OS thread: wait on the runtime's striped condition variable.
+    RuntimeImpl::Stripe& s = t->rt->stripe_for(t);
+    std::unique_lock<std::mutex> lock(s.m);
+    std::uintptr_t expected = kJoinNone;
+    if (!t->joiner.compare_exchange_strong(expected, kThreadJoiner, std::memory_order_acq_rel)) {
+      if (expected == kJoinFinished) return;
+      throw std::logic_error("spindle::JoinHandle::join: another join is already waiting");
+    }
+    s.cv.wait(lock, [t] { return t->joiner.load(std::memory_order_acquire) == kJoinFinished; });
+    return;
+  }
+  TaskCore* self = w->current;
+  if (self == t) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+  if (cancel_deliverable(self)) throw Cancelled{};
+  JoinWaiter waiter{self};
+  std::uintptr_t expected = kJoinNone;
+  if (!t->joiner.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
+                                         std::memory_order_acq_rel)) {
+    if (expected == kJoinFinished) return;
+    throw std::logic_error("spindle::JoinHandle::join: another join is already waiting");
+  }
+  for (;;) {
+    current_worker()->park_current();
+    if (waiter.done.load(std::memory_order_acquire)) return;
+    if (cancel_deliverable(self)) {
+      std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&waiter);
+      if (t->joiner.compare_exchange_strong(mine, kJoinNone, std::memory_order_acq_rel)) {
+        throw Cancelled{};
+      }
+      // The task finished meanwhile: wait for the completer to let go of `waiter`.
+      while (!waiter.done.load(std::memory_order_acquire)) current_worker()->park_current();
+      return;
+    }
+  }
+}
+
+void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
+  t->state.store(end, std::memory_order_release);
+  switch (end) {
+    case TaskState::Completed: w->counters.completed.add(); break;
+    case TaskState::Cancelled: w->counters.cancelled.add(); break;
+    default: w->counters.failed.add(); break;
+  }
+  if (debug) {
+    log_debug(this, "worker %u: task %llu %s", w->index, (unsigned long long)t->dbg.id,
+              to_string(end));
+  }
+  const std::uintptr_t j = t->joiner.exchange(kJoinFinished, std::memory_order_acq_rel);
+  if (j == kThreadJoiner) {
+    Stripe& s = stripe_for(t);
+    { std::lock_guard<std::mutex> lock(s.m); }
+    s.cv.notify_all();
+  } else if (j > kThreadJoiner) {
+    auto* waiter = reinterpret_cast<JoinWaiter*>(j);
+    TaskCore* f = waiter->fiber;
+    const std::uint32_t old = f->park.exchange(kParkNotified, std::memory_order_acq_rel);
+    waiter->done.store(true, std::memory_order_release);  // `waiter` may vanish from here on
+    if (old == kParkParked) schedule(f);                   // only we can make `f` run again
+  }
+}
+
+void RuntimeImpl::unpark_task(TaskCore* t) {
+  if (t->park.exchange(kParkNotified, std::memory_order_acq_rel) == kParkParked) schedule(t);
+}
+
+void RuntimeImpl::schedule(TaskCore* t) {
+  Worker* w = current_worker();
+  if (w != nullptr && w->rt == this) {
+    w->push_local(t);
+    if (cfg.enable_work_stealing) notify_work();
+  } else {
+    t->next = nullptr;
+    global.push_chain(static_cast<int>(t->priority), t, 1);
+    notify_work();
+  }
+}
+
+void RuntimeImpl::notify_work() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (num_sleeping.load(std::memory_order_relaxed) == 0) return;
+  std::uint32_t id;
+  {
+    std::lock_guard<std::mutex> g(idle_mu);
+    if (sleepers.empty()) return;
+    id = sleepers.back();
+    sleepers.pop_back();
+    num_sleeping.fetch_sub(1, std::memory_order_relaxed);
+  }
+  workers[id]->parker.unpark();
+}
+
+void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
+  Worker* w = current_worker();
+  const bool internal = w != nullptr && w->rt == this && w->current != nullptr;
+  if (internal) {
+    // A fiber of this runtime: always accepted (running fibers may spawn while shutting down).
+    t->dbg.id = w->next_task_id();
+    w->counters.spawned.add();
+    if (debug) log_debug(this, "worker %u: spawn task %llu (%s)", w->index,
+                         (unsigned long long)t->dbg.id, to_string(p));
+    w->push_local(t);
+    if (cfg.enable_work_stealing) notify_work();
+    return;
+  }
+  // From outside: count first, then check the state, so a stopping worker either sees the count or we
+  // see the stop (both seq_cst; see RuntimeImpl::shutdown).
+  ext_spawned.fetch_add(1, std::memory_order_seq_cst);
+  if (state.load(std::memory_order_seq_cst) != kRunning) {
+    std::lock_guard<std::mutex> g(lifecycle_mu);
+    const int s = state.load(std::memory_order_seq_cst);
+    if (s == kStopped || (s == kShuttingDown && p != TaskPriority::Critical)) {
+      ext_spawned.fetch_sub(1, std::memory_order_seq_cst);
+      // A worker may have seen our count and gone to sleep waiting for this task: let it re-check.
+      for (auto& wk : workers) wk->parker.unpark();
+      throw std::runtime_error(
+          s == kStopped ? "spindle: spawn on a runtime that has shut down"
+                        : "spindle: spawn on a runtime that is shutting down (only Critical "
+                          "tasks are still accepted from outside the runtime)");
+    }
+  }
+  t->dbg.id = next_id_block.fetch_add(1, std::memory_order_relaxed);
+  if (debug) log_debug(this, "external spawn task %llu (%s)", (unsigned long long)t->dbg.id,
+                       to_string(p));
+  t->next = nullptr;
+  global.push_chain(static_cast<int>(p), t, 1);
+  notify_work();
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,424 @@
+// The worker loop: choosing the next fiber, switching, stealing, parking and timers.
+// docs/scheduler.md describes this file in prose.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "detail/runtime_impl.hpp"
+#include "spindle/fiber/overflow.hpp"
+#include "spindle/sys.h"
+
+namespace spindle::detail {
+
+namespace {
+constinit thread_local Worker* tls_worker = nullptr;
+
+// Spin rounds an idle worker makes (re-checking for work) before it parks its thread.
+constexpr int kIdleSpinRounds = 64;
+// Bounds of the adaptive timer-poll interval, in scheduling decisions.
+constexpr std::uint32_t kMinPollEvery = 1;
+constexpr std::uint32_t kMaxPollEvery = 256;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+std::uint64_t splitmix(std::uint64_t& s) noexcept {
+  std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+__attribute__((noinline)) Worker* current_worker() noexcept {
+  Worker* w = tls_worker;
+  asm volatile("" ::: "memory");
+  return w;
+}
+
+Worker::Worker(RuntimeImpl* runtime, std::uint32_t idx, std::uint32_t cap)
+    : rt(runtime),
+      index(idx),
+      queues{LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap),
+             LocalQueue<TaskCore*>(cap)},
+      rng_(0x5EED0000ull + idx * 7919ull) {
+  scratch_.resize(cap / 2 + 1);
+}
+
+std::uint64_t Worker::next_task_id() {
+  if (id_next_ == id_end_) {
+    constexpr std::uint64_t kBlock = 1024;
+    id_next_ = rt->next_id_block.fetch_add(kBlock, std::memory_order_relaxed);
+    id_end_ = id_next_ + kBlock;
+  }
+  return id_next_++;
+}
+
+unsigned Worker::local_mask() const noexcept {
+  unsigned m = 0;
+  for (int i = 0; i < kTaskPriorityLevels; ++i) {
+    if (!queues[i].empty()) m |= 1u << i;
+  }
+  return m;
+}
+
+void Worker::push_local(TaskCore* t) {
+  const int level = static_cast<int>(t->priority);
+  if (!queues[level].push(t)) overflow(level, t);
+}
+
+void Worker::overflow(int level, TaskCore* t) {
+  // Move the older half to the global queue as one chain, then queue `t` locally.
+  std::size_t n = queues[level].pop_half(scratch_.data(), scratch_.size());
+  if (n > 0) {
+    for (std::size_t i = 0; i + 1 < n; ++i) scratch_[i]->next = scratch_[i + 1];
+    scratch_[n - 1]->next = nullptr;
+    rt->global.push_chain(level, scratch_[0], n);
+    counters.overflows.add();
+  }
+  if (!queues[level].push(t)) {
+    t->next = nullptr;
+    rt->global.push_chain(level, t, 1);
+  }
+}
+
+TaskCore* Worker::take_global(int level) {
+  std::uint64_t n = 0;
+  TaskCore* head = rt->global.pop_chain(level, &n);
+  if (head == nullptr) return nullptr;
+  counters.global_pops.add();
+  TaskCore* first = head;
+  TaskCore* rest = head->next;
+  first->next = nullptr;
+  // Keep the rest locally while there is room; put back what does not fit.
+  while (rest != nullptr) {
+    TaskCore* t = rest;
+    if (!queues[level].push(t)) break;
+    rest = t->next;
+    t->next = nullptr;
+  }
+  if (rest != nullptr) {
+    std::uint64_t left = 0;
+    for (TaskCore* t = rest; t != nullptr; t = t->next) ++left;
+    rt->global.push_chain(level, rest, left);
+  }
+  // Others may now steal what we took.
+  if (n > 1 && rt->cfg.enable_work_stealing) rt->notify_work();
+  return first;
+}
+
+TaskCore* Worker::next_ready(int yield_level) {
+  if (--poll_countdown_ == 0) {
+    const std::uint64_t now = spindle_sys_monotonic_time_ns();
+    // Adapt how often we read the clock so that timers are checked about every poll_interval / 2.
+    const std::uint64_t half = static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / 2;
+    if (now - last_poll_ns_ > half) {
+      poll_every_ = std::max(kMinPollEvery, poll_every_ / 2);
+    } else {
+      poll_every_ = std::min(kMaxPollEvery, poll_every_ * 2);
+    }
+    poll_countdown_ = poll_every_;
+    last_poll_ns_ = now;
+    if (next_timer.load(std::memory_order_relaxed) <= rt->tick_of_now(now)) {
+      poll_timers(this, rt->tick_of_now(now), false);
+    }
+  }
+  for (;;) {
+    // A yielding fiber counts as queued at the back of its level's local queue.
+    const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
+    PriorityPolicy::Choice c = policy_.choose(local_mask() | yield_bit, rt->global.mask());
+    if (c.level < 0) return nullptr;
+    if (!c.global) {
+      if (TaskCore* t = queues[c.level].pop()) return t;
+      if (c.level == yield_level) return nullptr;  // the yielder itself is next
+    }
+    if (TaskCore* t = take_global(c.level)) return t;
+    if (TaskCore* t = queues[c.level].pop()) return t;
+    // Raced with a thief or another consumer: look again (masks changed).
+  }
+}
+
+bool Worker::start_task(TaskCore* t) {
+  if (t->cancel.load(std::memory_order_acquire)) {
+    payload_of(t)->error = std::make_exception_ptr(Cancelled{});
+    rt->complete(t, TaskState::Cancelled, this);
+    task_unref(t);
+    return false;
+  }
+  fiber::Stack stack;
+  try {
+    stack = rt->stacks.acquire(index);
+  } catch (...) {
+    payload_of(t)->error = std::current_exception();
+    rt->complete(t, TaskState::Failed, this);
+    task_unref(t);
+    return false;
+  }
+  t->dbg.stack_limit = stack.limit;
+  t->dbg.stack_size = stack.size;
+  t->dbg.guard_size = rt->stacks.guard_size();
+  t->has_stack = true;
+  t->started = true;
+  t->ctx.make(stack, &fiber_entry);
+  t->state.store(TaskState::Running, std::memory_order_relaxed);
+  if (rt->debug) log_debug(rt, "worker %u: start task %llu", index, (unsigned long long)t->dbg.id);
+  return true;
+}
+
+TaskCore* Worker::next_runnable(int yield_level) {
+  while (TaskCore* t = next_ready(yield_level)) {
+    if (t->started || start_task(t)) return t;
+  }
+  return nullptr;
+}
+
+void Worker::after_switch(fiber::Transfer tr) {
+  auto* act = static_cast<SwitchAction*>(tr.data);
+  if (act == nullptr) return;
+  const SwitchKind kind = act->kind;
+  TaskCore* prev = act->task;  // `act` lives on prev's stack: do not touch it after this point
+  switch (kind) {
+    case SwitchKind::kYield:
+      push_local(prev);
+      break;
+    case SwitchKind::kPark: {
+      std::uint32_t expected = kParkRunning;
+      if (!prev->park.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel,
+                                              std::memory_order_acquire)) {
+        // Woken while it was switching away: it is ready again.
+        push_local(prev);
+        if (rt->cfg.enable_work_stealing) rt->notify_work();
+      }
+      break;
+    }
+    case SwitchKind::kFinish:
+      rt->stacks.release(index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit),
+                                             prev->dbg.stack_size});
+      prev->has_stack = false;
+      prev->ctx.release();
+      task_unref(prev);
+      break;
+  }
+}
+
+void worker_after_switch(Worker* w, fiber::Transfer tr) { w->after_switch(tr); }
+
+void Worker::switch_from_fiber(SwitchKind kind) {
+  TaskCore* prev = current;
+  SwitchAction act{kind, prev};
+  const bool yielding = kind == SwitchKind::kYield;
+  TaskCore* next = next_runnable(yielding ? static_cast<int>(prev->priority) : -1);
+  if (next == nullptr && yielding) return;  // the yielder is still the best choice
+  fiber::Context* to = next != nullptr ? &next->ctx : &sched_ctx_;
+  current = next;
+  fiber::set_current_fiber_debug_info(next != nullptr ? &next->dbg : nullptr);
+  counters.switches.add();
+  if (kind == SwitchKind::kFinish) fiber::switch_final(prev->ctx, *to, &act);
+  fiber::Transfer tr = fiber::switch_context(prev->ctx, *to, &act);
+  current_worker()->after_switch(tr);
+}
+
+void Worker::park_current() {
+  TaskCore* self = current;
+  self->state.store(TaskState::Waiting, std::memory_order_relaxed);
+  switch_from_fiber(SwitchKind::kPark);
+  // Resumed, possibly on another worker.
+  self->park.store(kParkRunning, std::memory_order_relaxed);
+  self->state.store(TaskState::Running, std::memory_order_relaxed);
+}
+
+void fiber_entry(boost::context::detail::transfer_t t) noexcept {
+  fiber::Transfer tr = fiber::first_resume(t);
+  Worker* w = current_worker();
+  w->after_switch(tr);
+  TaskCore* self = w->current;
+  TaskBase* payload = payload_of(self);
+  TaskState end = TaskState::Completed;
+  try {
+    payload->run();
+  } catch (const Cancelled&) {
+    payload->error = std::current_exception();
+    end = TaskState::Cancelled;
+  } catch (...) {
+    payload->error = std::current_exception();
+    end = TaskState::Failed;
+  }
+  w = current_worker();
+  w->rt->complete(self, end, w);
+  w->switch_from_fiber(SwitchKind::kFinish);
+  std::terminate();  // unreachable: a finished fiber is never resumed
+}
+
+std::size_t Worker::poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only) {
+  if (try_only) {
+    if (!timer_lock.try_lock()) return 0;
+  } else {
+    timer_lock.lock();
+  }
+  TaskCore* ready = nullptr;
+  std::size_t woken = 0;
+  wheel.advance(now_tick, [&](TimerEntry* e) {
+    // Exactly one waker enqueues a parked fiber; the fiber re-checks its entry under this lock.
+    if (e->task->park.exchange(kParkNotified, std::memory_order_acq_rel) == kParkParked) {
+      e->task->next = ready;
+      ready = e->task;
+    }
+  });
+  next_timer.store(wheel.next_expiration(), std::memory_order_relaxed);
+  timer_lock.unlock();
+  while (ready != nullptr) {
+    TaskCore* t = ready;
+    ready = t->next;
+    t->next = nullptr;
+    runner->push_local(t);
+    ++woken;
+  }
+  if (woken > 0) {
+    runner->counters.timers_fired.add(woken);
+    if (rt->cfg.enable_work_stealing && woken > 1) rt->notify_work();
+  }
+  return woken;
+}
+
+bool Worker::poll_all_timers(bool force) {
+  const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
+  bool any = false;
+  // Our own wheel first; then help with any other worker's due timers (it may be busy in a long fiber).
+  if (next_timer.load(std::memory_order_relaxed) <= now_tick) {
+    any |= poll_timers(this, now_tick, !force) > 0;
+  }
+  for (auto& w : rt->workers) {
+    if (w.get() != this && w->next_timer.load(std::memory_order_relaxed) <= now_tick) {
+      any |= w->poll_timers(this, now_tick, true) > 0;
+    }
+  }
+  return any;
+}
+
+TaskCore* Worker::steal() {
+  const std::size_t n = rt->workers.size();
+  if (n < 2 || !rt->cfg.enable_work_stealing) return nullptr;
+  const std::size_t start = splitmix(rng_) % n;
+  // Highest priority first across all victims, then the victim's queue at that level.
+  for (int level = kTaskPriorityLevels - 1; level >= 0; --level) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Worker* v = rt->workers[(start + i) % n].get();
+      if (v == this || v->queues[level].empty()) continue;
+      TaskCore* first = nullptr;
+      std::size_t got = v->queues[level].steal_half_into(queues[level], &first);
+      if (got > 0) {
+        counters.steals.add();
+        counters.stolen.add(got);
+        if (got > 1) rt->notify_work();  // there is more to share
+        return first;
+      }
+    }
+  }
+  return nullptr;
+}
+
+TaskCore* Worker::find_work() {
+  for (;;) {
+    if (TaskCore* t = next_runnable()) return t;
+    if (poll_all_timers(true)) continue;
+    if (TaskCore* t = steal()) {
+      if (t->started || start_task(t)) return t;
+      continue;
+    }
+    return nullptr;
+  }
+}
+
+bool Worker::has_visible_work() {
+  if (rt->global.mask() != 0 || local_mask() != 0) return true;
+  if (rt->cfg.enable_work_stealing) {
+    for (auto& w : rt->workers) {
+      if (w.get() == this) continue;
+      for (auto& q : w->queues) {
+        if (!q.empty()) return true;
+      }
+    }
+  }
+  const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
+  for (auto& w : rt->workers) {
+    if (w->next_timer.load(std::memory_order_relaxed) <= now_tick) return true;
+  }
+  return false;
+}
+
+std::int64_t Worker::park_timeout_ns() {
+  std::uint64_t earliest = TimerWheel::kNever;
+  for (auto& w : rt->workers) {
+    earliest = std::min(earliest, w->next_timer.load(std::memory_order_relaxed));
+  }
+  if (earliest == TimerWheel::kNever) return -1;
+  const std::uint64_t now = spindle_sys_monotonic_time_ns();
+  const std::uint64_t at = rt->ns_of_tick(earliest);
+  return at > now ? static_cast<std::int64_t>(at - now) : 0;
+}
+
+void Worker::idle_wait() {
+  for (int i = 0; i < kIdleSpinRounds; ++i) {
+    for (int k = 0; k < 32; ++k) cpu_relax();
+    if (has_visible_work() || rt->exit.load(std::memory_order_acquire)) return;
+  }
+  {
+    std::lock_guard<std::mutex> g(rt->idle_mu);
+    rt->sleepers.push_back(index);
+    rt->num_sleeping.fetch_add(1, std::memory_order_seq_cst);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
+  if (!work) {
+    counters.parks.add();
+    if (rt->debug) log_debug(rt, "worker %u: park", index);
+    parker.park(park_timeout_ns());
+  }
+  // Leave the sleeper list if nobody took us off it (timeout, spurious wakeup or work found).
+  std::lock_guard<std::mutex> g(rt->idle_mu);
+  auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), index);
+  if (it != rt->sleepers.end()) {
+    rt->sleepers.erase(it);
+    rt->num_sleeping.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void Worker::run() {
+  tls_worker = this;
+  fiber::AltSignalStack alt_stack;
+  sched_ctx_.bind_current_thread();
+  last_poll_ns_ = spindle_sys_monotonic_time_ns();
+  if (rt->debug) log_debug(rt, "worker %u: start", index);
+  for (;;) {
+    TaskCore* t = find_work();
+    if (t != nullptr) {
+      current = t;
+      fiber::set_current_fiber_debug_info(&t->dbg);
+      counters.switches.add();
+      fiber::Transfer tr = fiber::switch_context(sched_ctx_, t->ctx, nullptr);
+      fiber::set_current_fiber_debug_info(nullptr);
+      after_switch(tr);
+      continue;
+    }
+    if (rt->exit.load(std::memory_order_acquire)) break;
+    if (rt->state.load(std::memory_order_acquire) != RuntimeImpl::kRunning) {
+      // Shutting down: stop once every task has finished.
+      std::unique_lock<std::mutex> g(rt->lifecycle_mu);
+      if (rt->live_tasks() == 0) {
+        rt->state.store(RuntimeImpl::kStopped, std::memory_order_seq_cst);
+        rt->exit.store(true, std::memory_order_release);
+        g.unlock();
+        for (auto& w : rt->workers) w->parker.unpark();
+        break;
+      }
+    }
+    idle_wait();
+  }
+  if (rt->debug) log_debug(rt, "worker %u: exit", index);
+  tls_worker = nullptr;
+}
+
+}  // namespace spindle::detail
