@@ -182,13 +182,15 @@ struct StackPool::Impl {
   // never allocates.
   void map_slab_locked() {
     const std::size_t total = reserved.load(std::memory_order_relaxed) + stacks_per_slab;
-    // Grow geometrically: exact reservations would copy the lists once per slab (quadratic in stacks).
+    // Grow geometrically: exact reservations would copy the lists once per slab (quadratic in
+    // stacks).
     if (cold.capacity() < total) cold.reserve(std::max(total, 2 * cold.capacity()));
     const std::size_t depot_need = std::min(total, depot_capacity);
     if (depot.capacity() < depot_need) {
       depot.reserve(std::min(depot_capacity, std::max(depot_need, 2 * depot.capacity())));
     }
-    if (slabs.size() == slabs.capacity()) slabs.reserve(std::max<std::size_t>(16, 2 * slabs.capacity()));
+    if (slabs.size() == slabs.capacity())
+      slabs.reserve(std::max<std::size_t>(16, 2 * slabs.capacity()));
     const std::size_t bytes = stacks_per_slab * slot_bytes;
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -281,7 +283,7 @@ StackPool::StackPool(std::size_t stack_size, std::size_t pool_size, std::size_t 
   impl->num_caches = num_caches;
   std::size_t cap = 0;
   if (pool_size > 0) {
-    cap = std::max<std::size_t>(1, pool_size / (2 * num_caches));
+    cap = std::max<std::size_t>(1, pool_size / num_caches / 2);
     if (cap > pool_size / num_caches) cap = pool_size / num_caches;  // caches alone must fit
     cap = std::min(cap, kMaxCacheCapacity);
   }

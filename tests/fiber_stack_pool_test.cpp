@@ -23,10 +23,17 @@
 
 #include <gtest/gtest.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+#define SPINDLE_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPINDLE_TEST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || SPINDLE_TEST_TSAN
 #define SPINDLE_TEST_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(address_sanitizer)
 #define SPINDLE_TEST_SANITIZED 1
 #endif
 #endif
@@ -271,7 +278,13 @@ TEST(StackPool, HundredThousandStacksUseFewMappings) {
   for (std::size_t i = 0; i < kStacks; i += 64) static_cast<std::uint64_t*>(held[i].top())[-1] = i;
   const std::size_t maps = count_maps();
   std::cout << "mappings with " << kStacks << " stacks: " << maps << "\n";
+#if SPINDLE_TEST_TSAN
+  // TSan maps its meta shadow piecewise behind every mmap (a few thousand mappings here); one
+  // mapping per stack would still be 100 times more.
+  EXPECT_LT(maps, 10000u);
+#else
   EXPECT_LT(maps, 1000u);
+#endif
   EXPECT_EQ(pool.stats().in_use, kStacks);
   EXPECT_GE(pool.stats().mapped_bytes, kStacks * (64 * kKiB + pool.guard_size()));
   for (Stack s : held) pool.release(0, s);
@@ -284,6 +297,10 @@ TEST(StackPool, MprotectModeExhaustionThrowsSystemError) {
     GTEST_SKIP()
         << "only Mprotect guards are limited by vm.max_map_count (see AllTestsPassInMprotectMode)";
   }
+#if SPINDLE_TEST_SANITIZED
+  GTEST_SKIP() << "sanitizer allocators need new mappings to build the error message, and dying of "
+                  "'Failed to mmap' once vm.max_map_count is exhausted is all they can do";
+#endif
   // In a child: running out of mappings would disturb everything else in this process.
   const ChildResult r = run_in_child([] {
     StackPool pool(16 * kKiB, 0, 1);
@@ -395,9 +412,13 @@ TEST(StackPool, AllTestsPassInMprotectMode) {
     ::execv("/proc/self/exe", const_cast<char* const*>(argv));
     ::_exit(127);
   });
-  std::cout << r.output;
-  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.status;
-  EXPECT_NE(r.output.find("guard mode: mprotect"), std::string::npos);
+  // The child's log is shown only on failure: its "[  SKIPPED ]" lines would make CTest mark this
+  // test as skipped.
+  const bool ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+  EXPECT_TRUE(ok) << "status " << r.status << "\n" << r.output;
+  EXPECT_NE(r.output.find("guard mode: mprotect"), std::string::npos) << r.output;
+  if (ok)
+    std::cout << "all StackPool tests passed in a child with SPINDLE_FORCE_MPROTECT_GUARDS=1\n";
 }
 
 }  // namespace

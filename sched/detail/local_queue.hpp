@@ -163,7 +163,7 @@ class LocalQueue {
       const std::uint64_t t = tail_.load(std::memory_order_acquire);  // (1)
       const std::uint64_t len = t - h;
       if (len == 0) return 0;
-      // By (2) t >= h here; the check only guards against a torn-looking snapshot (defensive).
+      // By (2) t >= h here; the check only guards against an inconsistent snapshot (defensive).
       if (len > cap_) continue;
       const std::uint64_t n = std::min(len - len / 2, room);
       T first = nullptr;

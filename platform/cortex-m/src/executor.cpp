@@ -14,8 +14,8 @@ struct ReadyQueue {
 ReadyQueue g_ready[kPriorityCount];
 uint32_t g_ready_mask;  // bit p set <=> g_ready[p] non-empty
 uint32_t g_ready_count;
-uint32_t g_live;         // spawned fibers that have not finished
-uint32_t g_top_streak;   // consecutive top-class decisions while lower classes were ready
+uint32_t g_live;        // spawned fibers that have not finished
+uint32_t g_top_streak;  // consecutive top-class decisions while lower classes were ready
 Stats g_stats;
 Fiber g_idle;
 
@@ -32,7 +32,9 @@ Fiber* pop(unsigned prio) {
   return f;
 }
 
-unsigned top_class(uint32_t mask) { return 31u - static_cast<unsigned>(__builtin_clz(mask)); }
+unsigned top_class(uint32_t mask) {
+  return 31u - static_cast<unsigned>(__builtin_clz(mask));
+}
 
 // pick_next: one scheduling decision. Expires due timers first, then applies the rule documented in
 // executor.h. Returns nullptr when nothing is ready.
@@ -51,7 +53,8 @@ Fiber* pick_next() {
     bool found = false;
     for (unsigned p = 0; p < top; ++p) {
       if ((lower & (1u << p)) == 0) continue;
-      if (!found || static_cast<int32_t>(g_ready[p].head->ready_seq - g_ready[prio].head->ready_seq) < 0) {
+      if (!found ||
+          static_cast<int32_t>(g_ready[p].head->ready_seq - g_ready[prio].head->ready_seq) < 0) {
         prio = p;
         found = true;
       }
@@ -67,12 +70,13 @@ void check_stack(const Fiber* f) {
   const uint32_t limit = reinterpret_cast<uint32_t>(f->stack_base + SPINDLE_CM_CANARY_WORDS) +
                          SPINDLE_CM_SWITCH_RESERVE_BYTES;
   if (current_sp() < limit) {
-    panic(PanicKind::StackOverflow, "stack overflow: sp below the fiber's stack limit at a switch", f);
+    panic(PanicKind::StackOverflow, "stack overflow: sp below the fiber's stack limit at a switch",
+          f);
   }
   for (uint32_t i = 0; i < SPINDLE_CM_CANARY_WORDS; ++i) {
     if (f->stack_base[i] != kCanary) {
-      panic(PanicKind::StackOverflow, "stack overflow: canary at the bottom of the stack overwritten",
-            f);
+      panic(PanicKind::StackOverflow,
+            "stack overflow: canary at the bottom of the stack overwritten", f);
     }
   }
 }
@@ -90,11 +94,15 @@ void switch_to(Fiber* next) {
 }
 
 // fiber_start: the first code a fiber runs (its initial exception frame returns here, r0 = fiber).
-extern "C" [[noreturn]] void spindle_cm_fiber_start(Fiber* f) { cm::exit(f->entry(f->arg)); }
+extern "C" [[noreturn]] void spindle_cm_fiber_start(Fiber* f) {
+  cm::exit(f->entry(f->arg));
+}
 
 }  // namespace
 
-Fiber* idle_context() { return &g_idle; }
+Fiber* idle_context() {
+  return &g_idle;
+}
 
 void make_ready(Fiber* f) {
   f->state = FiberState::Ready;
@@ -247,7 +255,9 @@ Stats stats() {
   return s;
 }
 
-uint32_t ready_count() { return g_ready_count; }
+uint32_t ready_count() {
+  return g_ready_count;
+}
 
 void run() {
   SPINDLE_CM_REQUIRE_THREAD("run");
@@ -283,11 +293,13 @@ void init(uint32_t core_clock_hz) {
   }
 #if !SPINDLE_CM_OWN_SYSTICK_HANDLER
   if ((vectors[15] | 1u) != (reinterpret_cast<uint32_t>(&SysTick_Handler) | 1u)) {
-    panic(PanicKind::Config, "init: vector table does not route SysTick to SysTick_Handler", nullptr);
+    panic(PanicKind::Config, "init: vector table does not route SysTick to SysTick_Handler",
+          nullptr);
   }
 #endif
 #if SPINDLE_CM_HAS_FPU
-  // Automatic FP state preservation (ASPEN) makes the core track FP use per fiber (EXC_RETURN bit 4).
+  // Automatic FP state preservation (ASPEN) makes the core track FP use per fiber (EXC_RETURN bit
+  // 4).
   if ((reg(kCpacr) & (0xFu << 20)) != (0xFu << 20) || (reg(kFpccr) & (1u << 31)) == 0) {
     panic(PanicKind::Config, "init: FPU not enabled (CPACR) or FPCCR.ASPEN clear", nullptr);
   }

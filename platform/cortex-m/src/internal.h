@@ -12,7 +12,8 @@
 #include "spindle/cortex_m/ticks.h"
 
 // SwitchState: what the PendSV handler switches between. Written in thread mode inside a critical
-// section just before PendSV is pended; PendSV saves into `current`, loads `next`, sets current=next.
+// section just before PendSV is pended; PendSV saves into `current`, loads `next`, sets
+// current=next.
 struct SwitchState {
   spindle::cm::Fiber* current;
   spindle::cm::Fiber* next;
@@ -28,7 +29,9 @@ static_assert(SPINDLE_CM_SWITCH_NEXT_OFFSET == SPINDLE_CM_SWITCH_CURRENT_OFFSET 
 namespace spindle::cm::detail {
 
 // System control registers used by the port (ARMv7-M architecture reference manual, B3.2).
-inline volatile uint32_t& reg(uint32_t addr) { return *reinterpret_cast<volatile uint32_t*>(addr); }
+inline volatile uint32_t& reg(uint32_t addr) {
+  return *reinterpret_cast<volatile uint32_t*>(addr);
+}
 inline constexpr uint32_t kIcsr = 0xE000ED04u;
 inline constexpr uint32_t kVtor = 0xE000ED08u;
 inline constexpr uint32_t kShpr3 = 0xE000ED20u;
@@ -70,33 +73,38 @@ inline uint32_t cs_enter() {
   __asm volatile("mrs %0, primask\n\tcpsid i" : "=r"(pm)::"memory");
   return pm;
 }
-inline void cs_exit(uint32_t pm) { __asm volatile("msr primask, %0\n\tisb" ::"r"(pm) : "memory"); }
+inline void cs_exit(uint32_t pm) {
+  __asm volatile("msr primask, %0\n\tisb" ::"r"(pm) : "memory");
+}
 
 // current: the running fiber, or the idle context.
-inline Fiber* current() { return spindle_cm_switch_state.current; }
+inline Fiber* current() {
+  return spindle_cm_switch_state.current;
+}
 Fiber* idle_context();
 
 // require_fiber: debug check for a blocking call: thread mode, interrupts not masked, on a fiber.
 #if SPINDLE_CM_DEBUG
-#define SPINDLE_CM_REQUIRE_FIBER(fn)                                                           \
-  do {                                                                                         \
-    if (::spindle::cm::detail::ipsr() != 0)                                                    \
-      ::spindle::cm::panic(::spindle::cm::PanicKind::IsrMisuse,                                \
-                           fn "() called from an interrupt handler (IPSR != 0)",               \
-                           ::spindle::cm::detail::current());                                  \
-    if (::spindle::cm::detail::current() == ::spindle::cm::detail::idle_context())             \
-      ::spindle::cm::panic(::spindle::cm::PanicKind::BadCall, fn "() called outside a fiber",  \
-                           nullptr);                                                           \
-    if (::spindle::cm::detail::primask() != 0)                                                 \
-      ::spindle::cm::panic(::spindle::cm::PanicKind::BadCall,                                  \
-                           fn "() called with interrupts masked", ::spindle::cm::detail::current()); \
+#define SPINDLE_CM_REQUIRE_FIBER(fn)                                                          \
+  do {                                                                                        \
+    if (::spindle::cm::detail::ipsr() != 0)                                                   \
+      ::spindle::cm::panic(::spindle::cm::PanicKind::IsrMisuse,                               \
+                           fn "() called from an interrupt handler (IPSR != 0)",              \
+                           ::spindle::cm::detail::current());                                 \
+    if (::spindle::cm::detail::current() == ::spindle::cm::detail::idle_context())            \
+      ::spindle::cm::panic(::spindle::cm::PanicKind::BadCall, fn "() called outside a fiber", \
+                           nullptr);                                                          \
+    if (::spindle::cm::detail::primask() != 0)                                                \
+      ::spindle::cm::panic(::spindle::cm::PanicKind::BadCall,                                 \
+                           fn "() called with interrupts masked",                             \
+                           ::spindle::cm::detail::current());                                 \
   } while (0)
-#define SPINDLE_CM_REQUIRE_THREAD(fn)                                              \
-  do {                                                                             \
-    if (::spindle::cm::detail::ipsr() != 0)                                        \
-      ::spindle::cm::panic(::spindle::cm::PanicKind::IsrMisuse,                    \
-                           fn "() called from an interrupt handler (IPSR != 0)",   \
-                           ::spindle::cm::detail::current());                      \
+#define SPINDLE_CM_REQUIRE_THREAD(fn)                                            \
+  do {                                                                           \
+    if (::spindle::cm::detail::ipsr() != 0)                                      \
+      ::spindle::cm::panic(::spindle::cm::PanicKind::IsrMisuse,                  \
+                           fn "() called from an interrupt handler (IPSR != 0)", \
+                           ::spindle::cm::detail::current());                    \
   } while (0)
 #else
 #define SPINDLE_CM_REQUIRE_FIBER(fn) \

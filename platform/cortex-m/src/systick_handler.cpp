@@ -3,5 +3,7 @@
 
 #if !SPINDLE_CM_OWN_SYSTICK_HANDLER
 // SysTick_Handler: advances the tick (tick_isr). Exception handler only.
-extern "C" void SysTick_Handler() { spindle::cm::tick_isr(); }
+extern "C" void SysTick_Handler() {
+  spindle::cm::tick_isr();
+}
 #endif

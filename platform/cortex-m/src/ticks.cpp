@@ -9,7 +9,9 @@ namespace {
 volatile Tick g_ticks;
 Fiber* g_timer_head;
 
-bool before(Tick a, Tick b) { return static_cast<int32_t>(a - b) < 0; }
+bool before(Tick a, Tick b) {
+  return static_cast<int32_t>(a - b) < 0;
+}
 
 }  // namespace
 
@@ -64,9 +66,13 @@ void poll_timers() {
 
 using namespace detail;
 
-Tick now_ticks() { return g_ticks; }
+Tick now_ticks() {
+  return g_ticks;
+}
 
-void tick_isr() { g_ticks = g_ticks + 1; }
+void tick_isr() {
+  g_ticks = g_ticks + 1;
+}
 
 void sleep_until(Tick deadline) {
   SPINDLE_CM_REQUIRE_FIBER("sleep_until");

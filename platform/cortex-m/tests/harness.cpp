@@ -9,7 +9,9 @@ IrqHandler g_handlers[kMaxIrq];
 spindle::cm::PanicKind g_expected_panic;
 bool g_panic_expected;
 
-volatile uint32_t& reg(uint32_t a) { return *reinterpret_cast<volatile uint32_t*>(a); }
+volatile uint32_t& reg(uint32_t a) {
+  return *reinterpret_cast<volatile uint32_t*>(a);
+}
 
 bool same(const char* a, const char* b) {
   while (*a && *a == *b) ++a, ++b;
@@ -49,28 +51,36 @@ void expect_panic(spindle::cm::PanicKind kind) {
   g_panic_expected = true;
 }
 
-void set_irq_handler(unsigned irq, IrqHandler h) { g_handlers[irq] = h; }
+void set_irq_handler(unsigned irq, IrqHandler h) {
+  g_handlers[irq] = h;
+}
 
 void nvic_enable(unsigned irq, uint8_t priority) {
   *reinterpret_cast<volatile uint8_t*>(0xE000E400u + irq) = priority;
   reg(0xE000E100u + 4 * (irq / 32)) = 1u << (irq % 32);
 }
 
-void nvic_disable(unsigned irq) { reg(0xE000E180u + 4 * (irq / 32)) = 1u << (irq % 32); }
+void nvic_disable(unsigned irq) {
+  reg(0xE000E180u + 4 * (irq / 32)) = 1u << (irq % 32);
+}
 
 void nvic_trigger(unsigned irq) {
   reg(0xE000EF00u) = irq;
   __asm volatile("dsb\n\tisb" ::: "memory");
 }
 
-uint32_t systick_reload() { return reg(0xE000E014u); }
+uint32_t systick_reload() {
+  return reg(0xE000E014u);
+}
 
 TickTime systick_now() {
   for (;;) {
     const uint32_t t = spindle::cm::now_ticks();
-    const uint32_t val = reg(0xE000E018u);
-    const bool wrapped = (reg(0xE000ED04u) & (1u << 26)) != 0;  // ICSR.PENDSTSET
-    if (!wrapped && spindle::cm::now_ticks() == t) return {t, systick_reload() - val};
+    const bool pending0 = (reg(0xE000ED04u) & (1u << 26)) != 0;  // ICSR.PENDSTSET: wrapped,
+    const uint32_t val = reg(0xE000E018u);                       // not counted yet
+    const bool pending1 = (reg(0xE000ED04u) & (1u << 26)) != 0;
+    if (pending0 != pending1 || spindle::cm::now_ticks() != t) continue;
+    return {pending0 ? t + 1 : t, systick_reload() - val};
   }
 }
 

@@ -45,14 +45,15 @@ uint32_t systick_reload();
 
 }  // namespace test
 
-#define CHECK(c)                                        \
-  do {                                                  \
-    if (!(c)) ::test::fail(__FILE__, __LINE__, #c);     \
+#define CHECK(c)                                    \
+  do {                                              \
+    if (!(c)) ::test::fail(__FILE__, __LINE__, #c); \
   } while (0)
-#define CHECK_EQ(a, b)                                                                          \
-  do {                                                                                          \
-    const uint32_t check_a_ = static_cast<uint32_t>(a), check_b_ = static_cast<uint32_t>(b);    \
-    if (check_a_ != check_b_) ::test::fail_eq(__FILE__, __LINE__, #a " == " #b, check_a_, check_b_); \
+#define CHECK_EQ(a, b)                                                                       \
+  do {                                                                                       \
+    const uint32_t check_a_ = static_cast<uint32_t>(a), check_b_ = static_cast<uint32_t>(b); \
+    if (check_a_ != check_b_)                                                                \
+      ::test::fail_eq(__FILE__, __LINE__, #a " == " #b, check_a_, check_b_);                 \
   } while (0)
 
 // A test case: returns when it has passed (failures end the run from inside CHECK).

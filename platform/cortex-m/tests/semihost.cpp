@@ -20,7 +20,9 @@ char g_cmdline[128];
 
 }  // namespace
 
-void write(const char* s) { call(kSysWrite0, s); }
+void write(const char* s) {
+  call(kSysWrite0, s);
+}
 
 void write_u32(uint32_t v) {
   char buf[12];

@@ -52,10 +52,15 @@ extern "C" __attribute__((section(".vectors"), used)) const Vector g_vectors[16 
     nullptr,
     PendSV_Handler,
     SysTick_Handler,
-#define SPINDLE_TEST_IRQ8 irq_dispatch, irq_dispatch, irq_dispatch, irq_dispatch, \
-                          irq_dispatch, irq_dispatch, irq_dispatch, irq_dispatch
-    SPINDLE_TEST_IRQ8, SPINDLE_TEST_IRQ8, SPINDLE_TEST_IRQ8,
-    SPINDLE_TEST_IRQ8, SPINDLE_TEST_IRQ8, SPINDLE_TEST_IRQ8,
+#define SPINDLE_TEST_IRQ8                                                             \
+  irq_dispatch, irq_dispatch, irq_dispatch, irq_dispatch, irq_dispatch, irq_dispatch, \
+      irq_dispatch, irq_dispatch
+    SPINDLE_TEST_IRQ8,
+    SPINDLE_TEST_IRQ8,
+    SPINDLE_TEST_IRQ8,
+    SPINDLE_TEST_IRQ8,
+    SPINDLE_TEST_IRQ8,
+    SPINDLE_TEST_IRQ8,
 };
 
 // c_start: copies .data, zeroes .bss, runs constructors and main(), exits with main's status.

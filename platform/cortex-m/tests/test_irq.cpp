@@ -6,7 +6,7 @@ using namespace spindle::cm;
 
 namespace {
 
-constexpr unsigned kSoftIrq = 20;   // any external IRQ line: STIR pends it
+constexpr unsigned kSoftIrq = 20;  // any external IRQ line: STIR pends it
 constexpr unsigned kSoftIrq2 = 21;
 constexpr unsigned kMisuseIrq = 22;
 constexpr unsigned kTimer0Irq = 8;  // CMSDK APB TIMER0 on mps2-an385/an386
@@ -130,10 +130,7 @@ volatile uint32_t& timer_reg(uint32_t off) {
   return *reinterpret_cast<volatile uint32_t*>(kTimer0 + off);
 }
 
-uint32_t g_stamp[16];
 void timer0_isr() {
-  const test::TickTime t = test::systick_now();
-  if (g_timer_irqs < 16) g_stamp[g_timer_irqs] = t.tick * 25000 + t.sub;
   timer_reg(0x0C) = 1;  // INTCLEAR
   g_timer_irqs = g_timer_irqs + 1;
   wake_irq(kTimer0Irq);
@@ -147,14 +144,13 @@ int timer_fiber(void*) {
   timer_reg(0x00) = 1u | 8u;    // enable, interrupt enable
   for (uint32_t i = 0; i < 8; ++i) {
     if (wait_irq(kTimer0Irq, 20) == WaitResult::Woken) ++woken;
+    // 2.5 ms of TIMER0; under icount qemu's SysTick runs slower than nominal (docs/cortex-m.md),
+    // so only check that every interrupt came within a few ticks, none was missed.
     const Tick now = now_ticks();
-    test::write_u32(now - last);
-    test::write(" ");
-    //CHECK(now - last >= 2 && now - last <= 3);
+    CHECK(now - last >= 1 && now - last <= 3);
     last = now;
   }
   timer_reg(0x00) = 0;
-  for (int i = 1; i < 8; ++i) { test::write_u32(g_stamp[i] - g_stamp[i-1]); test::write(" "); }
   CHECK_EQ(woken, 8);
   CHECK_EQ(g_timer_irqs, 8);
   return 0;
@@ -169,7 +165,9 @@ void case_timer_irq() {
 }
 
 // --- isr_misuse: yield() from an interrupt handler must stop with the IPSR panic.
-void misuse_isr() { yield(); }
+void misuse_isr() {
+  yield();
+}
 
 void case_isr_misuse() {
   test::set_irq_handler(kMisuseIrq, misuse_isr);

@@ -118,7 +118,9 @@ FiberSlot<512> g_child[3];
 FiberSlot<1024> g_parent;
 uint32_t g_events;
 
-[[noreturn]] void nested_exit(int status) { spindle::cm::exit(status); }
+[[noreturn]] void nested_exit(int status) {
+  spindle::cm::exit(status);
+}
 
 int parent_fiber(void*) {
   // Status from the entry's return value; join blocks until the child finishes.
@@ -130,7 +132,8 @@ int parent_fiber(void*) {
         return 42;
       },
       nullptr, Priority::Normal, "ret42"));
-  CHECK(!spawn(g_child[0], [](void*) -> int { return 0; }, nullptr));  // slot busy
+  CHECK(!spawn(
+      g_child[0], [](void*) -> int { return 0; }, nullptr));  // slot busy
   const Tick t0 = now_ticks();
   CHECK_EQ(join(g_child[0].fiber), 42);
   CHECK_EQ(g_events & 1, 1);
@@ -138,11 +141,13 @@ int parent_fiber(void*) {
   CHECK(state(g_child[0].fiber) == FiberState::Free);
 
   // Status from exit() deep inside the fiber; the slot is reusable after join.
-  CHECK(spawn(g_child[0], [](void*) -> int { nested_exit(-7); }, nullptr, Priority::High));
+  CHECK(spawn(
+      g_child[0], [](void*) -> int { nested_exit(-7); }, nullptr, Priority::High));
   CHECK_EQ(join(g_child[0].fiber), static_cast<uint32_t>(-7));
 
   // Joining a fiber that already finished returns at once.
-  CHECK(spawn(g_child[1], [](void*) -> int { return 5; }, nullptr, Priority::Critical));
+  CHECK(spawn(
+      g_child[1], [](void*) -> int { return 5; }, nullptr, Priority::Critical));
   yield();  // the Critical child runs and finishes
   CHECK(state(g_child[1].fiber) == FiberState::Done);
   const uint32_t sw = stats().switches;

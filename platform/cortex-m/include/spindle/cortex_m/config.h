@@ -8,15 +8,15 @@
 #define SPINDLE_CM_TICK_HZ 1000u
 #endif
 
-// SPINDLE_CM_IRQ_SOURCES: number of waker lists (one per interrupt source, indexed 0..N-1; the usual
-// mapping is "source = NVIC external IRQ number"). Each list costs 8 bytes of .bss.
+// SPINDLE_CM_IRQ_SOURCES: number of waker lists (one per interrupt source, indexed 0..N-1; the
+// usual mapping is "source = NVIC external IRQ number"). Each list costs 8 bytes of .bss.
 #ifndef SPINDLE_CM_IRQ_SOURCES
 #define SPINDLE_CM_IRQ_SOURCES 32u
 #endif
 
-// SPINDLE_CM_STARVATION_LIMIT: K of the no-starvation rule. While fibers are ready below the highest
-// ready priority, at most K consecutive scheduling decisions go to the highest class; the next one goes
-// to the longest-waiting lower-priority fiber.
+// SPINDLE_CM_STARVATION_LIMIT: K of the no-starvation rule. While fibers are ready below the
+// highest ready priority, at most K consecutive scheduling decisions go to the highest class; the
+// next one goes to the longest-waiting lower-priority fiber.
 #ifndef SPINDLE_CM_STARVATION_LIMIT
 #define SPINDLE_CM_STARVATION_LIMIT 8u
 #endif
@@ -38,8 +38,8 @@
 #define SPINDLE_CM_STACK_FILL 1
 #endif
 
-// SPINDLE_CM_OWN_SYSTICK_HANDLER: 0 (default) makes the port define SysTick_Handler; 1 leaves it to the
-// firmware, whose handler must call spindle::cm::tick_isr() once per tick.
+// SPINDLE_CM_OWN_SYSTICK_HANDLER: 0 (default) makes the port define SysTick_Handler; 1 leaves it to
+// the firmware, whose handler must call spindle::cm::tick_isr() once per tick.
 #ifndef SPINDLE_CM_OWN_SYSTICK_HANDLER
 #define SPINDLE_CM_OWN_SYSTICK_HANDLER 0
 #endif

@@ -1,6 +1,6 @@
 // The cooperative executor of the Cortex-M port: one per core, no heap. Fibers switch only at the
-// calls documented as blocking (yield, sleep, wait_irq, join, exit); interrupts stay enabled while a
-// fiber runs and may make fibers ready, but never switch by themselves.
+// calls documented as blocking (yield, sleep, wait_irq, join, exit); interrupts stay enabled while
+// a fiber runs and may make fibers ready, but never switch by themselves.
 //
 // Scheduling rule: the next fiber is the head of the highest non-empty priority FIFO, except that
 // while fibers are ready below that class, at most K = SPINDLE_CM_STARVATION_LIMIT consecutive

@@ -50,7 +50,8 @@ struct Fiber {
   uint8_t detached = 0;
 };
 
-static_assert(__builtin_offsetof(Fiber, sp) == SPINDLE_CM_FIBER_SP_OFFSET, "PendSV reads Fiber::sp");
+static_assert(__builtin_offsetof(Fiber, sp) == SPINDLE_CM_FIBER_SP_OFFSET,
+              "PendSV reads Fiber::sp");
 
 // kMinStackBytes: the smallest stack spawn() accepts: canary, a full switch frame, an interrupt
 // frame on top of it and room for the fiber's first calls.
@@ -72,8 +73,9 @@ struct FiberSlot {
 #define SPINDLE_CM_FIBER_SLOT(name, bytes) static ::spindle::cm::FiberSlot<(bytes)> name
 
 // spawn: starts `entry(arg)` as a fiber in `fiber` on the stack [stack, stack + stack_bytes),
-// makes it ready at `prio` and returns true; returns false (and does nothing) if the slot is not Free.
-// Does not block and does not switch. Thread mode only (not ISR-safe); may be called before run().
+// makes it ready at `prio` and returns true; returns false (and does nothing) if the slot is not
+// Free. Does not block and does not switch. Thread mode only (not ISR-safe); may be called before
+// run().
 bool spawn(Fiber& fiber, uint32_t* stack, uint32_t stack_bytes, FiberEntry entry, void* arg,
            Priority prio = Priority::Normal, const char* name = "");
 
@@ -84,24 +86,27 @@ bool spawn(FiberSlot<StackBytes>& slot, FiberEntry entry, void* arg,
   return spawn(slot.fiber, slot.stack, StackBytes, entry, arg, prio, name);
 }
 
-// join: blocks the calling fiber until `fiber` has finished, frees its slot (it may be spawned again)
-// and returns its exit status. Returns at once if it has already finished. One joiner per fiber; a
-// detached fiber cannot be joined. Fiber context only (not from an ISR, not from main before run()).
+// join: blocks the calling fiber until `fiber` has finished, frees its slot (it may be spawned
+// again) and returns its exit status. Returns at once if it has already finished. One joiner per
+// fiber; a detached fiber cannot be joined. Fiber context only (not from an ISR, not from main
+// before run()).
 int join(Fiber& fiber);
 
 // detach: the slot becomes Free by itself when the fiber finishes; its status is dropped. Does not
 // block. Thread mode only.
 void detach(Fiber& fiber);
 
-// exit: finishes the calling fiber with `status` (as if its entry returned it) and wakes its joiner.
-// Never returns. Fiber context only.
+// exit: finishes the calling fiber with `status` (as if its entry returned it) and wakes its
+// joiner. Never returns. Fiber context only.
 [[noreturn]] void exit(int status);
 
 // self: the calling fiber, or nullptr when called from main/idle or an ISR. ISR-safe.
 Fiber* self();
 
 // state: the slot's current state. ISR-safe (a snapshot).
-inline FiberState state(const Fiber& fiber) { return fiber.state; }
+inline FiberState state(const Fiber& fiber) {
+  return fiber.state;
+}
 
 // stack_unused_bytes: bytes at the bottom of the fiber's stack never written since spawn (the
 // high-water mark; needs SPINDLE_CM_STACK_FILL). Does not block. Thread mode.

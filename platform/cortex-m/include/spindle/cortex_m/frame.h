@@ -34,8 +34,8 @@
 #define SPINDLE_CM_HW_FRAME_WORDS 8
 #define SPINDLE_CM_HW_FP_FRAME_WORDS 26
 
-// SPINDLE_CM_EXC_RETURN_THREAD_PSP: EXC_RETURN for "thread mode, PSP, basic frame"; a new fiber starts
-// with it. Bit 4 (SPINDLE_CM_EXC_RETURN_NO_FP) clear means an extended (FP) frame.
+// SPINDLE_CM_EXC_RETURN_THREAD_PSP: EXC_RETURN for "thread mode, PSP, basic frame"; a new fiber
+// starts with it. Bit 4 (SPINDLE_CM_EXC_RETURN_NO_FP) clear means an extended (FP) frame.
 #define SPINDLE_CM_EXC_RETURN_THREAD_PSP 0xFFFFFFFDu
 #define SPINDLE_CM_EXC_RETURN_NO_FP 0x10u
 

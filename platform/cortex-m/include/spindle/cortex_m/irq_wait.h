@@ -5,10 +5,10 @@
 // wait ends by timeout is unlinked before the fiber runs again, so a later interrupt never touches
 // the (by then reused) stack memory.
 //
-// ISR-safety: wake_irq(), waiters(), now_ticks(), stats(), self() and state() may be called from any
-// interrupt handler whose priority is masked by PRIMASK (all configurable ones). Everything that
-// blocks or spawns (yield, sleep_*, wait_irq, join, exit, spawn, detach, run, init) is thread-mode
-// only; with SPINDLE_CM_DEBUG they panic (PanicKind::IsrMisuse) when IPSR != 0.
+// ISR-safety: wake_irq(), waiters(), now_ticks(), stats(), self() and state() may be called from
+// any interrupt handler whose priority is masked by PRIMASK (all configurable ones). Everything
+// that blocks or spawns (yield, sleep_*, wait_irq, join, exit, spawn, detach, run, init) is
+// thread-mode only; with SPINDLE_CM_DEBUG they panic (PanicKind::IsrMisuse) when IPSR != 0.
 #pragma once
 
 #include <stdint.h>

@@ -22,8 +22,9 @@ enum class PanicKind : uint8_t {
 
 }  // namespace spindle::cm
 
-// spindle_cm_panic_hook: the firmware's report of a panic (print `message` and the fiber's name, log,
-// reset...). The port's weak default executes `bkpt` and spins. It must not return (if it does, the
-// port spins with interrupts masked); it runs with interrupts masked and must not call the executor.
+// spindle_cm_panic_hook: the firmware's report of a panic (print `message` and the fiber's name,
+// log, reset...). The port's weak default executes `bkpt` and spins. It must not return (if it
+// does, the port spins with interrupts masked); it runs with interrupts masked and must not call
+// the executor.
 extern "C" void spindle_cm_panic_hook(spindle::cm::PanicKind kind, const char* message,
                                       const spindle::cm::Fiber* fiber);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Spindle needs, only those that are missing.
+#   scripts/deps.sh demo   build tools + runtime libraries (enough for the demo)
+#   scripts/deps.sh test   + GoogleTest, Google Benchmark, Boost.Fiber (bench baseline)
+#   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format
+set -euo pipefail
+level=${1:-test}
+pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev)
+if [[ $level == test || $level == ci ]]; then
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev)
+fi
+if [[ $level == ci ]]; then
+  pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "spindle: installing missing packages: ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
