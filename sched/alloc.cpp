@@ -1,9 +1,12 @@
 // Allocation of task control blocks: mimalloc, chosen at build time (SPINDLE_ALLOCATOR).
-//   mimalloc-local    (default) libmimalloc.so.2 is loaded with dlopen(RTLD_LOCAL) and only its mi_malloc /
-//                     mi_free are used: runtime objects come from mimalloc, the process's malloc is left
-//                     alone. If the library cannot be loaded, the system allocator is used and stats say so.
-//   mimalloc-override the executable links libmimalloc, which replaces malloc for the whole process.
-//   system            operator new/delete (sanitizer builds: ASan and TSan see every block).
+//   mimalloc-local    (default) libmimalloc.so.2 is loaded with dlopen(RTLD_LOCAL) and only its
+//   mi_malloc /
+//                     mi_free are used: runtime objects come from mimalloc, the process's malloc is
+//                     left alone. If the library cannot be loaded, the system allocator is used and
+//                     stats say so.
+//   mimalloc-override the executable links libmimalloc, which replaces malloc for the whole
+//   process. system            operator new/delete (sanitizer builds: ASan and TSan see every
+//   block).
 #include <cstdlib>
 #include <new>
 
@@ -59,7 +62,9 @@ void cb_free(void* p) noexcept {
   }
 }
 
-const char* cb_allocator_name() noexcept { return mi().name; }
+const char* cb_allocator_name() noexcept {
+  return mi().name;
+}
 
 #elif defined(SPINDLE_ALLOC_MIMALLOC)
 
@@ -68,14 +73,24 @@ void* cb_alloc(std::size_t size) {
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
-void cb_free(void* p) noexcept { mi_free(p); }
-const char* cb_allocator_name() noexcept { return "mimalloc"; }
+void cb_free(void* p) noexcept {
+  mi_free(p);
+}
+const char* cb_allocator_name() noexcept {
+  return "mimalloc";
+}
 
 #else
 
-void* cb_alloc(std::size_t size) { return ::operator new(size); }
-void cb_free(void* p) noexcept { ::operator delete(p); }
-const char* cb_allocator_name() noexcept { return "system"; }
+void* cb_alloc(std::size_t size) {
+  return ::operator new(size);
+}
+void cb_free(void* p) noexcept {
+  ::operator delete(p);
+}
+const char* cb_allocator_name() noexcept {
+  return "system";
+}
 
 #endif
 

@@ -41,7 +41,8 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
   if (cfg.stack_pool_size > kMaxPool) {
     bad_field("stack_pool_size", cfg.stack_pool_size, "allowed range is 0 to 1048576 stacks");
   }
-  if (cfg.poll_interval < std::chrono::microseconds(10) || cfg.poll_interval > std::chrono::seconds(1)) {
+  if (cfg.poll_interval < std::chrono::microseconds(10) ||
+      cfg.poll_interval > std::chrono::seconds(1)) {
     bad_field("poll_interval", std::to_string(cfg.poll_interval.count()) + "ns",
               "allowed range is 10us to 1s");
   }
@@ -64,7 +65,9 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
   sleepers.reserve(cfg.worker_threads);
 }
 
-RuntimeImpl::~RuntimeImpl() { shutdown(); }
+RuntimeImpl::~RuntimeImpl() {
+  shutdown();
+}
 
 void RuntimeImpl::start() {
   if (debug) {
@@ -105,7 +108,8 @@ void RuntimeImpl::shutdown() {
       int expected = kRunning;
       state.compare_exchange_strong(expected, kShuttingDown, std::memory_order_seq_cst);
     }
-    if (debug) log_debug(this, "shutdown: waiting for %llu tasks", (unsigned long long)live_tasks());
+    if (debug)
+      log_debug(this, "shutdown: waiting for %llu tasks", (unsigned long long)live_tasks());
     for (auto& wk : workers) wk->parker.unpark();
     for (auto& wk : workers) {
       if (wk->thread.joinable()) wk->thread.join();
@@ -119,8 +123,8 @@ std::uint64_t RuntimeImpl::live_tasks() const noexcept {
   // counters first (acquire) and the spawned ones after never sees a finish without its spawn.
   std::uint64_t finished = 0;
   for (auto& w : workers) {
-    finished += w->counters.completed.read() + w->counters.cancelled.read() +
-                w->counters.failed.read();
+    finished +=
+        w->counters.completed.read() + w->counters.cancelled.read() + w->counters.failed.read();
   }
   std::uint64_t spawned = ext_spawned.load(std::memory_order_seq_cst);
   for (auto& w : workers) spawned += w->counters.spawned.read();
@@ -144,7 +148,8 @@ RuntimeStats RuntimeImpl::stats() const {
   RuntimeStats s;
   s.worker_threads = cfg.worker_threads;
   s.workers.resize(workers.size());
-  // Finished counters first (see live_tasks), then spawned, so that active_tasks never goes negative.
+  // Finished counters first (see live_tasks), then spawned, so that active_tasks never goes
+  // negative.
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const WorkerCounters& c = workers[i]->counters;
     WorkerStats& ws = s.workers[i];
@@ -193,7 +198,8 @@ RuntimeStats RuntimeImpl::stats() const {
 
 }  // namespace detail
 
-AsyncRuntime::AsyncRuntime(const AsyncRuntimeConfig& config) : impl_(new detail::RuntimeImpl(config)) {
+AsyncRuntime::AsyncRuntime(const AsyncRuntimeConfig& config)
+    : impl_(new detail::RuntimeImpl(config)) {
   try {
     impl_->start();
   } catch (...) {
@@ -207,16 +213,23 @@ AsyncRuntime::~AsyncRuntime() {
   delete impl_;
 }
 
-RuntimeStats AsyncRuntime::stats() const { return impl_->stats(); }
+RuntimeStats AsyncRuntime::stats() const {
+  return impl_->stats();
+}
 
-void AsyncRuntime::shutdown() { impl_->shutdown(); }
+void AsyncRuntime::shutdown() {
+  impl_->shutdown();
+}
 
-const AsyncRuntimeConfig& AsyncRuntime::config() const noexcept { return impl_->cfg; }
+const AsyncRuntimeConfig& AsyncRuntime::config() const noexcept {
+  return impl_->cfg;
+}
 
 void AsyncRuntime::check_block_on() const {
   if (detail::current_runtime() != nullptr) {
     throw std::logic_error(
-        "spindle::AsyncRuntime::block_on called from inside a fiber: it would block a worker thread; "
+        "spindle::AsyncRuntime::block_on called from inside a fiber: it would block a worker "
+        "thread; "
         "use spawn(...).join() instead");
   }
 }

@@ -9,26 +9,38 @@
 
 namespace spindle {
 
-const char* Cancelled::what() const noexcept { return "spindle: task cancelled"; }
+const char* Cancelled::what() const noexcept {
+  return "spindle: task cancelled";
+}
 
 const char* to_string(TaskPriority p) noexcept {
   switch (p) {
-    case TaskPriority::Low: return "Low";
-    case TaskPriority::Normal: return "Normal";
-    case TaskPriority::High: return "High";
-    case TaskPriority::Critical: return "Critical";
+    case TaskPriority::Low:
+      return "Low";
+    case TaskPriority::Normal:
+      return "Normal";
+    case TaskPriority::High:
+      return "High";
+    case TaskPriority::Critical:
+      return "Critical";
   }
   return "?";
 }
 
 const char* to_string(TaskState s) noexcept {
   switch (s) {
-    case TaskState::Pending: return "Pending";
-    case TaskState::Running: return "Running";
-    case TaskState::Waiting: return "Waiting";
-    case TaskState::Completed: return "Completed";
-    case TaskState::Cancelled: return "Cancelled";
-    case TaskState::Failed: return "Failed";
+    case TaskState::Pending:
+      return "Pending";
+    case TaskState::Running:
+      return "Running";
+    case TaskState::Waiting:
+      return "Waiting";
+    case TaskState::Completed:
+      return "Completed";
+    case TaskState::Cancelled:
+      return "Cancelled";
+    case TaskState::Failed:
+      return "Failed";
   }
   return "?";
 }
@@ -42,7 +54,8 @@ namespace {
 constexpr std::uintptr_t kThreadJoiner = 2;
 }  // namespace
 
-// JoinWaiter is a fiber waiting in join(); `done` is set by the completer once it no longer touches it.
+// JoinWaiter is a fiber waiting in join(); `done` is set by the completer once it no longer touches
+// it.
 struct JoinWaiter {
   TaskCore* fiber;
   std::atomic<bool> done{false};
@@ -116,13 +129,17 @@ void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p) {
   }
 }
 
-void task_release(TaskBase* task) noexcept { task_unref(core_of(task)); }
+void task_release(TaskBase* task) noexcept {
+  task_unref(core_of(task));
+}
 
 TaskState task_state(const TaskBase* task) noexcept {
   return core_of(task)->state.load(std::memory_order_acquire);
 }
 
-TaskId task_id(const TaskBase* task) noexcept { return TaskId{core_of(task)->dbg.id}; }
+TaskId task_id(const TaskBase* task) noexcept {
+  return TaskId{core_of(task)->dbg.id};
+}
 
 void task_cancel(TaskBase* task) noexcept {
   TaskCore* t = core_of(task);
@@ -186,9 +203,15 @@ void task_wait(TaskBase* task) {
 void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
   t->state.store(end, std::memory_order_release);
   switch (end) {
-    case TaskState::Completed: w->counters.completed.add(); break;
-    case TaskState::Cancelled: w->counters.cancelled.add(); break;
-    default: w->counters.failed.add(); break;
+    case TaskState::Completed:
+      w->counters.completed.add();
+      break;
+    case TaskState::Cancelled:
+      w->counters.cancelled.add();
+      break;
+    default:
+      w->counters.failed.add();
+      break;
   }
   if (debug) {
     log_debug(this, "worker %u: task %llu %s", w->index, (unsigned long long)t->dbg.id,
@@ -204,7 +227,7 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
     TaskCore* f = waiter->fiber;
     const std::uint32_t old = f->park.exchange(kParkNotified, std::memory_order_acq_rel);
     waiter->done.store(true, std::memory_order_release);  // `waiter` may vanish from here on
-    if (old == kParkParked) schedule(f);                   // only we can make `f` run again
+    if (old == kParkParked) schedule(f);                  // only we can make `f` run again
   }
 }
 
@@ -245,14 +268,15 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     // A fiber of this runtime: always accepted (running fibers may spawn while shutting down).
     t->dbg.id = w->next_task_id();
     w->counters.spawned.add();
-    if (debug) log_debug(this, "worker %u: spawn task %llu (%s)", w->index,
-                         (unsigned long long)t->dbg.id, to_string(p));
+    if (debug)
+      log_debug(this, "worker %u: spawn task %llu (%s)", w->index, (unsigned long long)t->dbg.id,
+                to_string(p));
     w->push_local(t);
     if (cfg.enable_work_stealing) notify_work();
     return;
   }
-  // From outside: count first, then check the state, so a stopping worker either sees the count or we
-  // see the stop (both seq_cst; see RuntimeImpl::shutdown).
+  // From outside: count first, then check the state, so a stopping worker either sees the count or
+  // we see the stop (both seq_cst; see RuntimeImpl::shutdown).
   ext_spawned.fetch_add(1, std::memory_order_seq_cst);
   if (state.load(std::memory_order_seq_cst) != kRunning) {
     std::lock_guard<std::mutex> g(lifecycle_mu);
@@ -268,8 +292,8 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     }
   }
   t->dbg.id = next_id_block.fetch_add(1, std::memory_order_relaxed);
-  if (debug) log_debug(this, "external spawn task %llu (%s)", (unsigned long long)t->dbg.id,
-                       to_string(p));
+  if (debug)
+    log_debug(this, "external spawn task %llu (%s)", (unsigned long long)t->dbg.id, to_string(p));
   t->next = nullptr;
   global.push_chain(static_cast<int>(p), t, 1);
   notify_work();

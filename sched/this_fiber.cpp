@@ -20,13 +20,13 @@ detail::TaskCore* current_task() noexcept {
 detail::TaskCore* require_task(const char* what) {
   detail::TaskCore* t = current_task();
   if (t == nullptr) {
-    throw std::logic_error(std::string("spindle::this_fiber::") + what +
-                           " called outside a fiber");
+    throw std::logic_error(std::string("spindle::this_fiber::") + what + " called outside a fiber");
   }
   return t;
 }
 
-// sleep_ticks parks the calling fiber until the wheel of the worker it started on fires `deadline_ns`.
+// sleep_ticks parks the calling fiber until the wheel of the worker it started on fires
+// `deadline_ns`.
 void sleep_on_wheel(detail::Worker* home, detail::TaskCore* self, std::uint64_t deadline_ns) {
   detail::RuntimeImpl* rt = home->rt;
   for (;;) {
@@ -70,7 +70,9 @@ TaskId current_task_id() noexcept {
 
 namespace this_fiber {
 
-bool in_fiber() noexcept { return current_task() != nullptr; }
+bool in_fiber() noexcept {
+  return current_task() != nullptr;
+}
 
 void yield() {
   detail::Worker* w = detail::current_worker();
@@ -96,22 +98,27 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
       if (detail::cancel_deliverable(self)) throw Cancelled{};
     }
   }
-  // steady_clock and spindle_sys_monotonic_time_ns both read CLOCK_MONOTONIC on Linux; convert through
-  // the difference to stay exact on other platforms too.
+  // steady_clock and spindle_sys_monotonic_time_ns both read CLOCK_MONOTONIC on Linux; convert
+  // through the difference to stay exact on other platforms too.
   const auto now_tp = std::chrono::steady_clock::now();
   const std::uint64_t now_ns = spindle_sys_monotonic_time_ns();
   if (deadline <= now_tp) return;
-  const auto delta = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now_tp).count();
+  const auto delta =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now_tp).count();
   const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - now_ns;
-  const std::uint64_t deadline_ns =
-      static_cast<std::uint64_t>(delta) >= limit ? std::numeric_limits<std::uint64_t>::max()
-                                                 : now_ns + static_cast<std::uint64_t>(delta);
+  const std::uint64_t deadline_ns = static_cast<std::uint64_t>(delta) >= limit
+                                        ? std::numeric_limits<std::uint64_t>::max()
+                                        : now_ns + static_cast<std::uint64_t>(delta);
   sleep_on_wheel(w, self, deadline_ns);
 }
 
-TaskId id() { return TaskId{require_task("id")->dbg.id}; }
+TaskId id() {
+  return TaskId{require_task("id")->dbg.id};
+}
 
-TaskPriority priority() { return require_task("priority")->priority; }
+TaskPriority priority() {
+  return require_task("priority")->priority;
+}
 
 bool is_cancelled() noexcept {
   detail::TaskCore* t = current_task();

@@ -6,8 +6,8 @@
 namespace spindle::detail {
 
 namespace {
-// level_for returns the level at which `when` lives relative to the wheel time `elapsed`: the level of
-// the most significant 6-bit group in which they differ.
+// level_for returns the level at which `when` lives relative to the wheel time `elapsed`: the level
+// of the most significant 6-bit group in which they differ.
 int level_for(std::uint64_t elapsed, std::uint64_t when) noexcept {
   std::uint64_t masked = (elapsed ^ when) | (TimerWheel::kSlots - 1);
   int significant = 63 - std::countl_zero(masked);

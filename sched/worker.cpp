@@ -1,5 +1,7 @@
 // The worker loop: choosing the next fiber, switching, stealing, parking and timers.
 // docs/scheduler.md describes this file in prose.
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -32,6 +34,10 @@ std::uint64_t splitmix(std::uint64_t& s) noexcept {
   return z ^ (z >> 31);
 }
 }  // namespace
+
+EhState* thread_eh_state() noexcept {
+  return reinterpret_cast<EhState*>(abi::__cxa_get_globals());
+}
 
 __attribute__((noinline)) Worker* current_worker() noexcept {
   Worker* w = tls_worker;
@@ -195,8 +201,8 @@ void Worker::after_switch(fiber::Transfer tr) {
       break;
     }
     case SwitchKind::kFinish:
-      rt->stacks.release(index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit),
-                                             prev->dbg.stack_size});
+      rt->stacks.release(
+          index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
       prev->has_stack = false;
       prev->ctx.release();
       task_unref(prev);
@@ -204,7 +210,9 @@ void Worker::after_switch(fiber::Transfer tr) {
   }
 }
 
-void worker_after_switch(Worker* w, fiber::Transfer tr) { w->after_switch(tr); }
+void worker_after_switch(Worker* w, fiber::Transfer tr) {
+  w->after_switch(tr);
+}
 
 void Worker::switch_from_fiber(SwitchKind kind) {
   TaskCore* prev = current;
@@ -213,6 +221,8 @@ void Worker::switch_from_fiber(SwitchKind kind) {
   TaskCore* next = next_runnable(yielding ? static_cast<int>(prev->priority) : -1);
   if (next == nullptr && yielding) return;  // the yielder is still the best choice
   fiber::Context* to = next != nullptr ? &next->ctx : &sched_ctx_;
+  prev->eh = *thread_eh_;
+  *thread_eh_ = next != nullptr ? next->eh : sched_eh_;
   current = next;
   fiber::set_current_fiber_debug_info(next != nullptr ? &next->dbg : nullptr);
   counters.switches.add();
@@ -286,7 +296,8 @@ std::size_t Worker::poll_timers(Worker* runner, std::uint64_t now_tick, bool try
 bool Worker::poll_all_timers(bool force) {
   const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
   bool any = false;
-  // Our own wheel first; then help with any other worker's due timers (it may be busy in a long fiber).
+  // Our own wheel first; then help with any other worker's due timers (it may be busy in a long
+  // fiber).
   if (next_timer.load(std::memory_order_relaxed) <= now_tick) {
     any |= poll_timers(this, now_tick, !force) > 0;
   }
@@ -388,6 +399,7 @@ void Worker::idle_wait() {
 
 void Worker::run() {
   tls_worker = this;
+  thread_eh_ = thread_eh_state();
   fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();
@@ -396,6 +408,8 @@ void Worker::run() {
     TaskCore* t = find_work();
     if (t != nullptr) {
       current = t;
+      sched_eh_ = *thread_eh_;
+      *thread_eh_ = t->eh;
       fiber::set_current_fiber_debug_info(&t->dbg);
       counters.switches.add();
       fiber::Transfer tr = fiber::switch_context(sched_ctx_, t->ctx, nullptr);

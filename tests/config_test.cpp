@@ -1,5 +1,5 @@
-// Bad AsyncRuntimeConfig values each throw std::invalid_argument naming the field, the value and the
-// allowed range; good edge values are accepted.
+// Bad AsyncRuntimeConfig values each throw std::invalid_argument naming the field, the value and
+// the allowed range; good edge values are accepted.
 #include <gtest/gtest.h>
 
 #include <stdexcept>

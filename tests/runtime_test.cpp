@@ -1,5 +1,5 @@
-// Tests of the AsyncRuntime API: spawn, join, block_on, cancel, detach, shutdown, this_fiber, stats,
-// each from fibers and from plain threads, with 1 and N workers.
+// Tests of the AsyncRuntime API: spawn, join, block_on, cancel, detach, shutdown, this_fiber,
+// stats, each from fibers and from plain threads, with 1 and N workers.
 #include <gtest/gtest.h>
 
 #include <time.h>
@@ -36,7 +36,9 @@ class RuntimeTest : public ::testing::TestWithParam<std::uint32_t> {
 INSTANTIATE_TEST_SUITE_P(Workers, RuntimeTest, ::testing::Values(1u, 2u, 4u),
                          [](const auto& info) { return "w" + std::to_string(info.param); });
 
-TEST_P(RuntimeTest, BlockOnReturnsValue) { EXPECT_EQ(rt.block_on([] { return 42; }), 42); }
+TEST_P(RuntimeTest, BlockOnReturnsValue) {
+  EXPECT_EQ(rt.block_on([] { return 42; }), 42);
+}
 
 TEST_P(RuntimeTest, BlockOnVoidAndMoveOnly) {
   std::atomic<bool> ran{false};
@@ -220,7 +222,7 @@ TEST_P(RuntimeTest, ThisFiberInsideAFiber) {
     spindle::this_fiber::set_name("worker-fiber");
     auto before = std::chrono::steady_clock::now();
     spindle::this_fiber::sleep_for(2ms);
-    EXPECT_GE(std::chrono::steady_clock::now() - before, 2ms);  // never early
+    EXPECT_GE(std::chrono::steady_clock::now() - before, 2ms);                // never early
     spindle::this_fiber::sleep_until(std::chrono::steady_clock::now() - 1s);  // past: returns
     spindle::this_fiber::sleep_for(0ms);
     spindle::this_fiber::yield();
@@ -271,7 +273,8 @@ TEST_P(RuntimeTest, ManyThreadsSpawnAndJoinConcurrently) {
   }
   for (auto& th : threads) th.join();
   long expected = 0;
-  for (int t = 0; t < kThreads; ++t) expected += static_cast<long>(kPerThread) * (kPerThread - 1) / 2 + t * kPerThread;
+  for (int t = 0; t < kThreads; ++t)
+    expected += static_cast<long>(kPerThread) * (kPerThread - 1) / 2 + t * kPerThread;
   EXPECT_EQ(total.load(), expected);
 }
 
@@ -285,7 +288,8 @@ TEST_P(RuntimeTest, StatsAreConsistent) {
   }
   for (int k = 0; k < 20; ++k) {
     auto s = rt.stats();
-    EXPECT_EQ(s.active_tasks, s.spawned_tasks - s.completed_tasks - s.cancelled_tasks - s.failed_tasks);
+    EXPECT_EQ(s.active_tasks,
+              s.spawned_tasks - s.completed_tasks - s.cancelled_tasks - s.failed_tasks);
     EXPECT_LE(s.queued_tasks, s.active_tasks);
     EXPECT_EQ(s.workers.size(), GetParam());
   }
@@ -414,6 +418,61 @@ TEST(RuntimeDebug, DebugModeLogsLifecycle) {
   EXPECT_NE(err.find("worker 0: start"), std::string::npos) << err;
   EXPECT_NE(err.find("Completed"), std::string::npos) << err;
   EXPECT_NE(err.find("shutdown: done"), std::string::npos) << err;
+}
+
+}  // namespace
+
+namespace {
+
+// Blocking inside a catch block, or in a destructor while an exception unwinds, and resuming on another
+// worker must not corrupt the per-thread C++ exception state (the runtime keeps it per fiber).
+struct SleepsWhileUnwinding {
+  std::atomic<int>* uncaught_seen;
+  ~SleepsWhileUnwinding() {
+    spindle::this_fiber::sleep_for(std::chrono::microseconds(200));
+    uncaught_seen->fetch_add(std::uncaught_exceptions());
+  }
+};
+
+TEST(ExceptionStateTest, BlockingInCatchBlocksAndDuringUnwindingAcrossWorkers) {
+  AsyncRuntime rt{workers(2)};
+  std::atomic<int> uncaught_seen{0};
+  std::vector<JoinHandle<int>> hs;
+  for (int i = 0; i < 400; ++i) {
+    hs.push_back(rt.spawn([i, &uncaught_seen]() -> int {
+      if (std::uncaught_exceptions() != 0) return -1000;
+      try {
+        throw std::runtime_error("first " + std::to_string(i));
+      } catch (const std::runtime_error& e) {
+        // Block (and likely migrate) while the exception is being handled.
+        spindle::this_fiber::sleep_for(std::chrono::microseconds(100 + i % 7 * 50));
+        spindle::this_fiber::yield();
+        if (std::string(e.what()) != "first " + std::to_string(i)) return -1;
+        if (std::current_exception() == nullptr) return -2;
+      }
+      if (std::current_exception() != nullptr) return -3;  // handled: nothing left on this fiber
+      if (i % 2 == 0) {
+        SleepsWhileUnwinding guard{&uncaught_seen};
+        throw std::out_of_range("second");
+      }
+      return i;
+    }));
+  }
+  int odd_sum = 0, thrown = 0;
+  for (auto& h : hs) {
+    try {
+      odd_sum += h.join();
+    } catch (const std::out_of_range&) {
+      ++thrown;
+    }
+  }
+  EXPECT_EQ(thrown, 200);
+  int expected = 0;
+  for (int i = 1; i < 400; i += 2) expected += i;
+  EXPECT_EQ(odd_sum, expected);
+  // Each unwinding destructor saw exactly its own exception in flight.
+  EXPECT_EQ(uncaught_seen.load(), 200);
+  EXPECT_EQ(std::uncaught_exceptions(), 0);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Scheduling behaviour: priority order, the no-starvation bound, stealing (and turning it off), timers
-// firing while workers are busy, and 1 vs N workers.
+// Scheduling behaviour: priority order, the no-starvation bound, stealing (and turning it off),
+// timers firing while workers are busy, and 1 vs N workers.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -32,8 +32,8 @@ TEST(SchedulingTest, HighestPriorityRunsFirstOnOneWorker) {
   std::vector<TaskPriority> order;
   rt.block_on([&] {
     std::vector<JoinHandle<void>> hs;
-    for (TaskPriority p : {TaskPriority::Low, TaskPriority::Normal, TaskPriority::High,
-                           TaskPriority::Critical}) {
+    for (TaskPriority p :
+         {TaskPriority::Low, TaskPriority::Normal, TaskPriority::High, TaskPriority::Critical}) {
       hs.push_back(spindle::spawn_with_priority([&order, p] { order.push_back(p); }, p));
     }
     for (auto& h : hs) h.join();  // the root parks; the worker picks by priority
@@ -53,10 +53,11 @@ TEST(SchedulingTest, PriorityOrderFromOutsideThreads) {
         while (!gate) std::this_thread::yield();  // holds the worker: no fiber switch
       },
       TaskPriority::Critical);
-  ASSERT_TRUE(spindle::test::wait_until([&] { return blocker.state() == spindle::TaskState::Running; }));
+  ASSERT_TRUE(
+      spindle::test::wait_until([&] { return blocker.state() == spindle::TaskState::Running; }));
   std::vector<JoinHandle<void>> hs;
-  for (TaskPriority p : {TaskPriority::Low, TaskPriority::High, TaskPriority::Normal,
-                         TaskPriority::Critical}) {
+  for (TaskPriority p :
+       {TaskPriority::Low, TaskPriority::High, TaskPriority::Normal, TaskPriority::Critical}) {
     hs.push_back(rt.spawn_with_priority([&order, p] { order.push_back(p); }, p));
   }
   gate = true;
@@ -84,8 +85,8 @@ TEST(SchedulingTest, LowPriorityIsNotStarvedByAFloodOfHigh) {
         [&] {
           std::vector<JoinHandle<void>> hs;
           for (int i = 0; i < 100000 && !low_ran; ++i) {
-            hs.push_back(spindle::spawn_with_priority([&] { high_done.fetch_add(1); },
-                                                      TaskPriority::High));
+            hs.push_back(
+                spindle::spawn_with_priority([&] { high_done.fetch_add(1); }, TaskPriority::High));
             spindle::this_fiber::yield();
           }
           for (auto& h : hs) h.join();
@@ -242,8 +243,8 @@ TEST(SchedulingTest, ManySleepersAllWakeNeverEarly) {
 
 TEST(SchedulingTest, FibersMigrateBetweenWorkers) {
   AsyncRuntime rt{workers(2)};
-  // A fiber that blocks repeatedly while the other worker is idle is not pinned: after some wake-ups
-  // it resumes on the other thread (stealing or timer firing by an idle worker).
+  // A fiber that blocks repeatedly while the other worker is idle is not pinned: after some
+  // wake-ups it resumes on the other thread (stealing or timer firing by an idle worker).
   std::set<std::thread::id> seen = rt.block_on([] {
     std::set<std::thread::id> ids;
     auto h = spindle::spawn([&ids] {

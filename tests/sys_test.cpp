@@ -50,4 +50,6 @@ TEST(SysTest, CpuCountFollowsAffinityMask) {
   EXPECT_EQ(seen, 1u);
 }
 
-TEST(SysTest, YieldReturns) { spindle_sys_yield(); }
+TEST(SysTest, YieldReturns) {
+  spindle_sys_yield();
+}

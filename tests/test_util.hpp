@@ -7,8 +7,8 @@
 
 namespace spindle::test {
 
-// wait_until polls `pred` from the calling OS thread until it is true or `timeout` passes; returns the
-// last value. Used instead of sleeps: tests wait on conditions with a generous deadline.
+// wait_until polls `pred` from the calling OS thread until it is true or `timeout` passes; returns
+// the last value. Used instead of sleeps: tests wait on conditions with a generous deadline.
 inline bool wait_until(const std::function<bool()>& pred,
                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -30,8 +30,8 @@ TEST(TimerWheelTest, InsertRejectsPastDeadlines) {
 
 TEST(TimerWheelTest, FiresAtEveryLevel) {
   TimerWheel w;
-  std::vector<std::uint64_t> deadlines = {1, 63, 64, 65, 4095, 4096, 4097, 262143, 262144,
-                                          16777216, 1073741824ull, (1ull << 36) - 2};
+  std::vector<std::uint64_t> deadlines = {
+      1, 63, 64, 65, 4095, 4096, 4097, 262143, 262144, 16777216, 1073741824ull, (1ull << 36) - 2};
   std::vector<TimerEntry> entries(deadlines.size());
   for (std::size_t i = 0; i < deadlines.size(); ++i) {
     entries[i].when = deadlines[i];

@@ -1,6 +1,7 @@
-// sched/detail/global_queue.hpp (internal): the global injection queue, one Boost.Lockfree MPMC queue
-// per priority level. Each element is a chain of tasks linked through TaskCore::next, so a full local
-// queue moves half of itself in one push and an idle worker takes a whole batch in one pop.
+// sched/detail/global_queue.hpp (internal): the global injection queue, one Boost.Lockfree MPMC
+// queue per priority level. Each element is a chain of tasks linked through TaskCore::next, so a
+// full local queue moves half of itself in one push and an idle worker takes a whole batch in one
+// pop.
 #pragma once
 
 #include <atomic>
@@ -21,7 +22,8 @@ class GlobalQueue {
     for (auto& q : queues_) q = std::make_unique<boost::lockfree::queue<TaskCore*>>(64);
   }
 
-  // push_chain enqueues the chain head..(next)..null of `n` tasks at `level`. May allocate a queue node.
+  // push_chain enqueues the chain head..(next)..null of `n` tasks at `level`. May allocate a queue
+  // node.
   void push_chain(int level, TaskCore* head, std::uint64_t n) {
     while (!queues_[level]->push(head)) {
       // Only fails if node allocation fails; retry rather than lose the chain.

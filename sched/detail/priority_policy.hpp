@@ -1,18 +1,21 @@
 // sched/detail/priority_policy.hpp (internal): which ready queue a worker serves next.
 //
-// The policy sees two 4-bit masks, one bit per TaskPriority level with ready tasks: the worker's own
-// local queues and the global injection queues. It is pure bookkeeping (no queues, no atomics) so its
-// guarantees are tested on their own (tests/priority_policy_test.cpp).
+// The policy sees two 4-bit masks, one bit per TaskPriority level with ready tasks: the worker's
+// own local queues and the global injection queues. It is pure bookkeeping (no queues, no atomics)
+// so its guarantees are tested on their own (tests/priority_policy_test.cpp).
 //
 // Rules, per worker:
-//  1. Normally serve the highest level that has ready tasks, locally or globally; at equal level prefer the
-//     local queue, except that every kGlobalInterval-th decision prefers the global queue, so neither
-//     source starves the other.
-//  2. Every kFairnessInterval-th decision is a fairness turn. Fairness turns rotate over Low, Normal and
+//  1. Normally serve the highest level that has ready tasks, locally or globally; at equal level
+//  prefer the
+//     local queue, except that every kGlobalInterval-th decision prefers the global queue, so
+//     neither source starves the other.
+//  2. Every kFairnessInterval-th decision is a fairness turn. Fairness turns rotate over Low,
+//  Normal and
 //     High; a turn for level L serves L if L has ready tasks (and falls back to rule 1 otherwise).
-// Guarantee: while a level below Critical has ready tasks visible to a worker, that worker serves it at
-// least once in every kStarvationBound = 3 * kFairnessInterval consecutive decisions, however many
-// higher-priority tasks arrive. Critical, the top level, is served by rule 1 whenever it is ready.
+// Guarantee: while a level below Critical has ready tasks visible to a worker, that worker serves
+// it at least once in every kStarvationBound = 3 * kFairnessInterval consecutive decisions, however
+// many higher-priority tasks arrive. Critical, the top level, is served by rule 1 whenever it is
+// ready.
 #pragma once
 
 #include <bit>
@@ -27,7 +30,8 @@ class PriorityPolicy {
   static constexpr std::uint32_t kGlobalInterval = 61;
   static constexpr std::uint32_t kStarvationBound = 3 * kFairnessInterval;
 
-  // Choice is the decision: serve `level` from the global queue or the local one; level -1: nothing.
+  // Choice is the decision: serve `level` from the global queue or the local one; level -1:
+  // nothing.
   struct Choice {
     int level;
     bool global;

@@ -68,23 +68,27 @@ class Worker {
   // run is the worker thread's body: the scheduler loop, until the runtime stops.
   void run();
 
-  // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global queue.
+  // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global
+  // queue.
   void push_local(TaskCore* t);
-  // switch_from_fiber leaves the running fiber for the next ready one (or the scheduler loop), doing
-  // `kind` to it once it is saved. For kYield with nothing else ready it returns at once. For kFinish it
-  // never returns. Returns on the worker that resumes the fiber, which may be another one.
+  // switch_from_fiber leaves the running fiber for the next ready one (or the scheduler loop),
+  // doing `kind` to it once it is saved. For kYield with nothing else ready it returns at once. For
+  // kFinish it never returns. Returns on the worker that resumes the fiber, which may be another
+  // one.
   void switch_from_fiber(SwitchKind kind);
   // park_current parks the running fiber until unpark_task() (owner; may return on another worker).
   void park_current();
-  // poll_timers fires every due timer of this worker's wheel, making their fibers ready on the calling
-  // worker `runner`. Returns how many fibers it woke. Any worker may call it (the wheel is locked).
+  // poll_timers fires every due timer of this worker's wheel, making their fibers ready on the
+  // calling worker `runner`. Returns how many fibers it woke. Any worker may call it (the wheel is
+  // locked).
   std::size_t poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only);
 
   RuntimeImpl* const rt;
   const std::uint32_t index;
   TaskCore* current = nullptr;  // (owner) the running fiber, or null on the scheduler context
 
-  // Timers: entries of fibers that slept on this worker. Locked; next_timer mirrors next_expiration().
+  // Timers: entries of fibers that slept on this worker. Locked; next_timer mirrors
+  // next_expiration().
   SpinLock timer_lock;
   TimerWheel wheel;
   std::atomic<std::uint64_t> next_timer{TimerWheel::kNever};
@@ -114,6 +118,8 @@ class Worker {
   void overflow(int level, TaskCore* t);
 
   fiber::Context sched_ctx_;  // the thread's own stack
+  EhState sched_eh_;          // the scheduler context's exception state while a fiber runs
+  EhState* thread_eh_ = nullptr;  // this worker thread's exception state (see eh_state.hpp)
   PriorityPolicy policy_;
   std::uint64_t rng_;
   std::uint64_t id_next_ = 0, id_end_ = 0;
@@ -125,9 +131,9 @@ class Worker {
   friend void worker_after_switch(Worker* w, fiber::Transfer tr);
 };
 
-// current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with a
-// compiler barrier: a fiber can move between threads across any switch, so the thread-local address must
-// be recomputed after each one.
+// current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with
+// a compiler barrier: a fiber can move between threads across any switch, so the thread-local
+// address must be recomputed after each one.
 Worker* current_worker() noexcept;
 
 // RuntimeImpl is everything an AsyncRuntime owns.
@@ -161,8 +167,8 @@ class RuntimeImpl {
   // live_tasks returns spawned minus finished, read in an order that never undercounts.
   std::uint64_t live_tasks() const noexcept;
 
-  // Thread joiners wait on a per-runtime striped mutex/condvar table (never on memory a completer could
-  // see freed).
+  // Thread joiners wait on a per-runtime striped mutex/condvar table (never on memory a completer
+  // could see freed).
   struct Stripe {
     std::mutex m;
     std::condition_variable cv;
@@ -203,13 +209,15 @@ class RuntimeImpl {
 
 // task_unref drops one reference; the last one destroys the payload and frees the block.
 void task_unref(TaskCore* t) noexcept;
-// cancel_deliverable says whether a blocking point of `t` should throw Cancelled now: cancellation was
-// requested and the fiber is not already unwinding an exception (throwing then would terminate).
+// cancel_deliverable says whether a blocking point of `t` should throw Cancelled now: cancellation
+// was requested and the fiber is not already unwinding an exception (throwing then would
+// terminate).
 bool cancel_deliverable(const TaskCore* t) noexcept;
 // log_debug writes one formatted line to stderr when the runtime runs with debug = true.
 void log_debug(const RuntimeImpl* rt, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Allocation of task control blocks (alloc.cpp): mimalloc loaded privately, mimalloc, or the system.
+// Allocation of task control blocks (alloc.cpp): mimalloc loaded privately, mimalloc, or the
+// system.
 void* cb_alloc(std::size_t size);
 void cb_free(void* p) noexcept;
 const char* cb_allocator_name() noexcept;

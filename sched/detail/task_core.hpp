@@ -1,14 +1,15 @@
 // sched/detail/task_core.hpp (internal): the runtime's private part of a task control block.
 //
 // Memory layout of one task, one allocation:  [ TaskCore | TaskImpl<F, R> ]. The TaskImpl (public
-// detail::TaskBase) sits kCoreSize bytes after the TaskCore, so each converts to the other by pointer
-// arithmetic.
+// detail::TaskBase) sits kCoreSize bytes after the TaskCore, so each converts to the other by
+// pointer arithmetic.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "detail/eh_state.hpp"
 #include "spindle/detail/task_base.hpp"
 #include "spindle/fiber/context.hpp"
 #include "spindle/fiber/overflow.hpp"
@@ -29,10 +30,11 @@ inline constexpr std::uintptr_t kJoinFinished = 1;
 
 // TaskCore is the scheduler's state for one task/fiber.
 struct alignas(16) TaskCore {
-  fiber::Context ctx;            // saved registers while not running
-  fiber::FiberDebugInfo dbg;     // id, name, stack range (for overflow reports)
+  fiber::Context ctx;         // saved registers while not running
+  fiber::FiberDebugInfo dbg;  // id, name, stack range (for overflow reports)
+  EhState eh;                 // exception-handling state while switched out
   RuntimeImpl* rt = nullptr;
-  TaskCore* next = nullptr;      // intrusive link: global-queue chains, ready lists
+  TaskCore* next = nullptr;  // intrusive link: global-queue chains, ready lists
   std::atomic<std::uintptr_t> joiner{kJoinNone};
   std::atomic<std::uint32_t> refs{2};  // the runtime's and the handle's
   std::atomic<std::uint32_t> park{kParkRunning};
@@ -44,9 +46,8 @@ struct alignas(16) TaskCore {
 };
 
 // kCoreSize is the offset of the TaskBase behind its TaskCore.
-inline constexpr std::size_t kCoreSize =
-    (sizeof(TaskCore) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
-    alignof(std::max_align_t);
+inline constexpr std::size_t kCoreSize = (sizeof(TaskCore) + alignof(std::max_align_t) - 1) /
+                                         alignof(std::max_align_t) * alignof(std::max_align_t);
 
 // core_of returns the TaskCore in front of a TaskBase.
 inline TaskCore* core_of(const TaskBase* t) noexcept {

@@ -1,4 +1,5 @@
-// spindle/config.hpp: AsyncRuntimeConfig, every knob of a runtime. docs/config.md gives the rationale.
+// spindle/config.hpp: AsyncRuntimeConfig, every knob of a runtime. docs/config.md gives the
+// rationale.
 #pragma once
 
 #include <chrono>
@@ -7,18 +8,19 @@
 
 namespace spindle {
 
-// AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every field is
-// validated by the AsyncRuntime constructor, which throws std::invalid_argument naming the field, the value
-// and the allowed range.
+// AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every
+// field is validated by the AsyncRuntime constructor, which throws std::invalid_argument naming the
+// field, the value and the allowed range.
 struct AsyncRuntimeConfig {
   // worker_threads is the number of OS worker threads; 0 means one per CPU this process may use
   // (affinity mask). Range 0..1024.
   std::uint32_t worker_threads = 0;
-  // queue_capacity is the capacity of each worker's local run queue per priority level. A power of two in
-  // 2..1048576. When a local queue is full, half of it moves to the global injection queue.
+  // queue_capacity is the capacity of each worker's local run queue per priority level. A power of
+  // two in 2..1048576. When a local queue is full, half of it moves to the global injection queue.
   std::uint32_t queue_capacity = 1024;
-  // max_stack_size is the usable stack of every fiber in bytes (reserved, not committed: only touched
-  // pages cost memory). 16 KiB..1 GiB; rounded up to the page size. Default 64 KiB: see docs/config.md.
+  // max_stack_size is the usable stack of every fiber in bytes (reserved, not committed: only
+  // touched pages cost memory). 16 KiB..1 GiB; rounded up to the page size. Default 64 KiB: see
+  // docs/config.md.
   std::size_t max_stack_size = 64 * 1024;
   // stack_pool_size is the most finished-fiber stacks kept warm for reuse (0..1048576).
   std::size_t stack_pool_size = 128;

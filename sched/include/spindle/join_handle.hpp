@@ -20,17 +20,16 @@ JoinHandle<R> make_join_handle(ResultSource<R>* task) noexcept;
 }  // namespace detail
 
 // JoinHandle is the unique handle of a spawned task whose callable returns T (void included). Like
-// std::thread it is movable, not copyable, and default-constructs empty. Destroying (or move-assigning
-// over) a handle detaches the task: a detached task runs to completion and is never cancelled by that.
-// Every result, exception or cancellation of a task reaches join().
+// std::thread it is movable, not copyable, and default-constructs empty. Destroying (or
+// move-assigning over) a handle detaches the task: a detached task runs to completion and is never
+// cancelled by that. Every result, exception or cancellation of a task reaches join().
 template <class T>
 class JoinHandle {
  public:
   // JoinHandle constructs an empty handle (valid() == false).
   JoinHandle() noexcept = default;
   JoinHandle(JoinHandle&& other) noexcept
-      : task_(std::exchange(other.task_, nullptr)),
-        joined_(std::exchange(other.joined_, false)) {}
+      : task_(std::exchange(other.task_, nullptr)), joined_(std::exchange(other.joined_, false)) {}
   JoinHandle& operator=(JoinHandle&& other) noexcept {
     if (this != &other) {
       reset();
@@ -44,11 +43,11 @@ class JoinHandle {
   // ~JoinHandle detaches the task (it keeps running).
   ~JoinHandle() { reset(); }
 
-  // join waits for the task to finish and returns its value, or rethrows its exception (state Failed), or
-  // throws Cancelled (state Cancelled). Blocks the calling fiber (parks it; its worker runs other fibers)
-  // or, outside a fiber, the calling OS thread. Joining is itself a cancellation point: if the *calling*
-  // fiber is cancelled while waiting, join throws Cancelled and the handle stays joinable. Throws
-  // std::logic_error if the handle is empty or was already joined.
+  // join waits for the task to finish and returns its value, or rethrows its exception (state
+  // Failed), or throws Cancelled (state Cancelled). Blocks the calling fiber (parks it; its worker
+  // runs other fibers) or, outside a fiber, the calling OS thread. Joining is itself a cancellation
+  // point: if the *calling* fiber is cancelled while waiting, join throws Cancelled and the handle
+  // stays joinable. Throws std::logic_error if the handle is empty or was already joined.
   T join() {
     check("join");
     if (joined_) throw std::logic_error("spindle::JoinHandle::join: task already joined");
@@ -60,9 +59,9 @@ class JoinHandle {
     }
   }
 
-  // cancel requests cancellation. A task that has not started never starts; a running one gets Cancelled
-  // thrown at its next blocking point (sleep_for, join, ...); a finished one is unaffected. Never blocks.
-  // Throws std::logic_error if the handle is empty.
+  // cancel requests cancellation. A task that has not started never starts; a running one gets
+  // Cancelled thrown at its next blocking point (sleep_for, join, ...); a finished one is
+  // unaffected. Never blocks. Throws std::logic_error if the handle is empty.
   void cancel() {
     check("cancel");
     detail::task_cancel(task_);
@@ -114,7 +113,8 @@ class JoinHandle {
 };
 
 namespace detail {
-// make_join_handle wraps a freshly submitted task (whose reference count already counts the handle).
+// make_join_handle wraps a freshly submitted task (whose reference count already counts the
+// handle).
 template <class R>
 JoinHandle<R> make_join_handle(ResultSource<R>* task) noexcept {
   return JoinHandle<R>(task);

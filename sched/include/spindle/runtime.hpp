@@ -1,4 +1,5 @@
-// spindle/runtime.hpp: AsyncRuntime, an M:N scheduler of stackful fibers over a pool of worker threads.
+// spindle/runtime.hpp: AsyncRuntime, an M:N scheduler of stackful fibers over a pool of worker
+// threads.
 #pragma once
 
 #include <type_traits>
@@ -11,22 +12,23 @@
 
 namespace spindle {
 
-// AsyncRuntime owns worker threads, their run queues, timers and a stack pool, and runs fibers on them.
-// There is no global runtime: every runtime is an object, and several may coexist. All member functions
-// are thread-safe.
+// AsyncRuntime owns worker threads, their run queues, timers and a stack pool, and runs fibers on
+// them. There is no global runtime: every runtime is an object, and several may coexist. All member
+// functions are thread-safe.
 class AsyncRuntime {
  public:
-  // AsyncRuntime validates `config` and starts its worker threads. Throws std::invalid_argument naming the
-  // field, its value and the allowed range for a bad config; std::system_error if threads cannot start.
+  // AsyncRuntime validates `config` and starts its worker threads. Throws std::invalid_argument
+  // naming the field, its value and the allowed range for a bad config; std::system_error if
+  // threads cannot start.
   explicit AsyncRuntime(const AsyncRuntimeConfig& config = {});
   // ~AsyncRuntime calls shutdown(): it waits for every fiber to finish.
   ~AsyncRuntime();
   AsyncRuntime(const AsyncRuntime&) = delete;
   AsyncRuntime& operator=(const AsyncRuntime&) = delete;
 
-  // spawn starts `f` as a new fiber at Normal priority and returns its JoinHandle<R> (R = f's result type,
-  // void included). Never blocks. Throws std::runtime_error once shutdown() has begun (see shutdown) and
-  // std::bad_alloc.
+  // spawn starts `f` as a new fiber at Normal priority and returns its JoinHandle<R> (R = f's
+  // result type, void included). Never blocks. Throws std::runtime_error once shutdown() has begun
+  // (see shutdown) and std::bad_alloc.
   template <class F>
   auto spawn(F&& f) {
     return detail::spawn_task(impl_, std::forward<F>(f), TaskPriority::Normal);
@@ -37,9 +39,9 @@ class AsyncRuntime {
     return detail::spawn_task(impl_, std::forward<F>(f), p);
   }
 
-  // block_on runs `f` as a fiber, blocks the calling OS thread until it finishes and returns its value
-  // or rethrows its exception. Throws std::logic_error when called from inside a fiber of any runtime
-  // (it would block a worker: spawn and join instead), and what spawn throws.
+  // block_on runs `f` as a fiber, blocks the calling OS thread until it finishes and returns its
+  // value or rethrows its exception. Throws std::logic_error when called from inside a fiber of any
+  // runtime (it would block a worker: spawn and join instead), and what spawn throws.
   template <class F>
   auto block_on(F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
     check_block_on();
@@ -50,9 +52,10 @@ class AsyncRuntime {
   RuntimeStats stats() const;
 
   // shutdown stops accepting spawns from outside the runtime (they throw std::runtime_error, except
-  // Critical-priority ones, which are still accepted until the workers exit), lets every spawned fiber run
-  // to completion (fibers may still spawn children), then joins the worker threads. Blocks the calling
-  // thread until then. Idempotent; throws std::logic_error if called from one of this runtime's fibers.
+  // Critical-priority ones, which are still accepted until the workers exit), lets every spawned
+  // fiber run to completion (fibers may still spawn children), then joins the worker threads.
+  // Blocks the calling thread until then. Idempotent; throws std::logic_error if called from one of
+  // this runtime's fibers.
   void shutdown();
 
   // config returns the configuration, with worker_threads resolved to the actual count.

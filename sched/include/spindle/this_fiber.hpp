@@ -10,8 +10,9 @@
 
 namespace spindle {
 
-// spawn starts `f` as a new Normal-priority fiber on the runtime of the calling fiber and returns its
-// JoinHandle. Throws std::logic_error when called outside a fiber (use AsyncRuntime::spawn there).
+// spawn starts `f` as a new Normal-priority fiber on the runtime of the calling fiber and returns
+// its JoinHandle. Throws std::logic_error when called outside a fiber (use AsyncRuntime::spawn
+// there).
 template <class F>
 auto spawn(F&& f) {
   return detail::spawn_task(nullptr, std::forward<F>(f), TaskPriority::Normal);
@@ -30,23 +31,26 @@ namespace this_fiber {
 // in_fiber says whether the caller runs on a Spindle fiber.
 bool in_fiber() noexcept;
 
-// yield lets other ready fibers of the same or higher priority run, then continues (it moves the caller
-// to the back of its priority's queue). Not a cancellation point. Outside a fiber: std::this_thread::yield.
+// yield lets other ready fibers of the same or higher priority run, then continues (it moves the
+// caller to the back of its priority's queue). Not a cancellation point. Outside a fiber:
+// std::this_thread::yield.
 void yield();
 
-// sleep_until parks the calling fiber until the steady clock reaches `deadline` (its worker runs other
-// fibers meanwhile; resolution 250 us, see docs/scheduler.md). A cancellation point: throws Cancelled if
-// the task is or becomes cancelled. Outside a fiber it sleeps the OS thread (not a cancellation point).
+// sleep_until parks the calling fiber until the steady clock reaches `deadline` (its worker runs
+// other fibers meanwhile; resolution 250 us, see docs/scheduler.md). A cancellation point: throws
+// Cancelled if the task is or becomes cancelled. Outside a fiber it sleeps the OS thread (not a
+// cancellation point).
 void sleep_until(std::chrono::steady_clock::time_point deadline);
 
-// sleep_for parks the calling fiber for at least `d` (see sleep_until). A zero or negative duration only
-// checks for cancellation.
+// sleep_for parks the calling fiber for at least `d` (see sleep_until). A zero or negative duration
+// only checks for cancellation.
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period>& d) {
   using clock = std::chrono::steady_clock;
   const auto now = clock::now();
   // A duration past the end of the clock (e.g. hours::max()) means "until cancelled".
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(clock::time_point::max() - now)) {
+  if (std::chrono::duration<double>(d) >=
+      std::chrono::duration<double>(clock::time_point::max() - now)) {
     sleep_until(clock::time_point::max());
   } else {
     sleep_until(now + std::chrono::ceil<clock::duration>(d));
@@ -59,12 +63,12 @@ TaskId id();
 // priority returns the calling fiber's priority. Throws std::logic_error outside a fiber.
 TaskPriority priority();
 
-// is_cancelled says whether the calling fiber's task has been asked to cancel (false outside a fiber).
-// Lets CPU-bound fibers that never block poll for cancellation.
+// is_cancelled says whether the calling fiber's task has been asked to cancel (false outside a
+// fiber). Lets CPU-bound fibers that never block poll for cancellation.
 bool is_cancelled() noexcept;
 
-// set_name names the calling fiber (at most 31 bytes kept) for stack-overflow reports and debug logs.
-// Throws std::logic_error outside a fiber.
+// set_name names the calling fiber (at most 31 bytes kept) for stack-overflow reports and debug
+// logs. Throws std::logic_error outside a fiber.
 void set_name(std::string_view name);
 
 }  // namespace this_fiber

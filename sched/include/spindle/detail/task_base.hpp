@@ -17,14 +17,15 @@ namespace spindle::detail {
 
 class RuntimeImpl;
 
-// TaskBase is the type-erased payload of a task: the callable before it runs, its result or exception
-// after. The runtime allocates it behind its private control block (task_allocate).
+// TaskBase is the type-erased payload of a task: the callable before it runs, its result or
+// exception after. The runtime allocates it behind its private control block (task_allocate).
 class TaskBase {
  public:
   // run invokes the callable on the task's fiber and stores the result; exceptions propagate to the
   // runtime, which stores them in `error`.
   virtual void run() = 0;
-  // destroy ends the lifetime of the callable or the result (the runtime frees the memory).
+  // destroy ends the lifetime of the whole object: callable or result, and `error` (the runtime frees
+  // the memory).
   virtual void destroy() noexcept = 0;
 
   // error is the exception the task ended with (Failed or Cancelled), else null.
@@ -34,8 +35,8 @@ class TaskBase {
   ~TaskBase() = default;
 };
 
-// ResultSource holds a task's result of type R until join() takes it. JoinHandle<R> reaches the result
-// through it without knowing the callable's type.
+// ResultSource holds a task's result of type R until join() takes it. JoinHandle<R> reaches the
+// result through it without knowing the callable's type.
 template <class R>
 class ResultSource : public TaskBase {
  public:
@@ -109,6 +110,7 @@ class TaskImpl final : public ResultSource<R> {
   void destroy() noexcept override {
     destroy_fn();
     this->destroy_result();
+    this->~TaskImpl();  // ends TaskBase too (its exception_ptr)
   }
 
  private:
@@ -127,14 +129,16 @@ class TaskImpl final : public ResultSource<R> {
   bool has_fn_ = false;
 };
 
-// task_allocate returns memory for a TaskImpl of `size` bytes (alignment <= alignof(std::max_align_t))
-// with the runtime's control block in front of it. Throws std::bad_alloc.
+// task_allocate returns memory for a TaskImpl of `size` bytes (alignment <=
+// alignof(std::max_align_t)) with the runtime's control block in front of it. Throws
+// std::bad_alloc.
 void* task_allocate(std::size_t size);
 // task_free_unsubmitted frees memory from task_allocate whose TaskImpl was never constructed.
 void task_free_unsubmitted(void* mem) noexcept;
-// task_submit hands a constructed task to `rt` (nullptr: the runtime of the calling fiber) at priority
-// `p`. On any throw (std::logic_error outside a fiber with rt == nullptr, std::runtime_error when the
-// runtime no longer accepts spawns) the task is destroyed and freed before the exception propagates.
+// task_submit hands a constructed task to `rt` (nullptr: the runtime of the calling fiber) at
+// priority `p`. On any throw (std::logic_error outside a fiber with rt == nullptr,
+// std::runtime_error when the runtime no longer accepts spawns) the task is destroyed and freed
+// before the exception propagates.
 void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p);
 // task_release drops the handle's reference (detaching the task if it has not finished).
 void task_release(TaskBase* task) noexcept;
