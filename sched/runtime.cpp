@@ -46,7 +46,7 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("poll_interval", std::to_string(cfg.poll_interval.count()) + "ns",
               "allowed range is 10us to 1s");
   }
-  if (cfg.worker_threads == 0) cfg.worker_threads = spindle_sys_cpu_count();
+  if (cfg.worker_threads == 0) cfg.worker_threads = std::min(spindle_sys_cpu_count(), kMaxWorkers);
   return cfg;
 }
 

@@ -143,6 +143,8 @@ TaskId task_id(const TaskBase* task) noexcept {
 
 void task_cancel(TaskBase* task) noexcept {
   TaskCore* t = core_of(task);
+  // A finished task needs nothing (and its runtime may already be gone: handles can outlive it).
+  if (is_finished_state(t->state.load(std::memory_order_acquire))) return;
   t->cancel.store(true, std::memory_order_seq_cst);
   if (t->rt->debug) log_debug(t->rt, "cancel task %llu", (unsigned long long)t->dbg.id);
   // Wake it if it is parked in a blocking call; it sees the flag and throws Cancelled.
@@ -225,9 +227,14 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
   } else if (j > kThreadJoiner) {
     auto* waiter = reinterpret_cast<JoinWaiter*>(j);
     TaskCore* f = waiter->fiber;
-    const std::uint32_t old = f->park.exchange(kParkNotified, std::memory_order_acq_rel);
+    // The joiner cannot leave join() before `done` is set, so `f` is alive here; pin it, because
+    // once `done` is set it may run on and finish.
+    f->refs.fetch_add(1, std::memory_order_relaxed);
     waiter->done.store(true, std::memory_order_release);  // `waiter` may vanish from here on
-    if (old == kParkParked) schedule(f);                  // only we can make `f` run again
+    // The joiner re-checks `done` after every resume (its park-word reset synchronizes with this
+    // exchange), so a wakeup cannot be lost.
+    unpark_task(f);
+    task_unref(f);
   }
 }
 

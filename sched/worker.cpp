@@ -84,6 +84,7 @@ void Worker::overflow(int level, TaskCore* t) {
     scratch_[n - 1]->next = nullptr;
     rt->global.push_chain(level, scratch_[0], n);
     counters.overflows.add();
+    rt->notify_work();  // idle workers may take the moved half
   }
   if (!queues[level].push(t)) {
     t->next = nullptr;
@@ -235,8 +236,10 @@ void Worker::park_current() {
   TaskCore* self = current;
   self->state.store(TaskState::Waiting, std::memory_order_relaxed);
   switch_from_fiber(SwitchKind::kPark);
-  // Resumed, possibly on another worker.
-  self->park.store(kParkRunning, std::memory_order_relaxed);
+  // Resumed, possibly on another worker. The reset is a read-modify-write so that it synchronizes
+  // with the waker's exchange: whatever the waker published before waking us is visible to our
+  // re-check.
+  self->park.exchange(kParkRunning, std::memory_order_acq_rel);
   self->state.store(TaskState::Running, std::memory_order_relaxed);
 }
 

@@ -424,8 +424,9 @@ TEST(RuntimeDebug, DebugModeLogsLifecycle) {
 
 namespace {
 
-// Blocking inside a catch block, or in a destructor while an exception unwinds, and resuming on another
-// worker must not corrupt the per-thread C++ exception state (the runtime keeps it per fiber).
+// Blocking inside a catch block, or in a destructor while an exception unwinds, and resuming on
+// another worker must not corrupt the per-thread C++ exception state (the runtime keeps it per
+// fiber).
 struct SleepsWhileUnwinding {
   std::atomic<int>* uncaught_seen;
   ~SleepsWhileUnwinding() {
@@ -473,6 +474,25 @@ TEST(ExceptionStateTest, BlockingInCatchBlocksAndDuringUnwindingAcrossWorkers) {
   // Each unwinding destructor saw exactly its own exception in flight.
   EXPECT_EQ(uncaught_seen.load(), 200);
   EXPECT_EQ(std::uncaught_exceptions(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(HandleLifetimeTest, HandlesOutliveTheirRuntime) {
+  JoinHandle<int> done;
+  JoinHandle<void> failed;
+  {
+    AsyncRuntime rt{workers(2)};
+    done = rt.spawn([] { return 9; });
+    failed = rt.spawn([] { throw std::runtime_error("late"); });
+  }  // the runtime waits for both, then goes away
+  EXPECT_TRUE(done.is_finished());
+  done.cancel();  // a finished task ignores cancel (and must not touch the dead runtime)
+  EXPECT_EQ(done.join(), 9);
+  EXPECT_EQ(failed.state(), TaskState::Failed);
+  EXPECT_THROW(failed.join(), std::runtime_error);
 }
 
 }  // namespace

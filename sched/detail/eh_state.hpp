@@ -1,12 +1,12 @@
 // sched/detail/eh_state.hpp (internal): per-fiber C++ exception-handling state.
 //
-// The Itanium C++ ABI keeps, per OS thread, the chain of exceptions currently being handled (caught and
-// not yet finished) and the count of exceptions in flight (std::uncaught_exceptions). A fiber that
-// blocks inside a catch block, or in a destructor during unwinding, and then resumes on another worker
-// would leave that state on the wrong thread. So every switch saves the thread's state into the fiber
-// that leaves and installs the state of the fiber that arrives. A worker caches the address of its
-// thread's state once (the function that returns it is declared const and must not be called across
-// a switch).
+// The Itanium C++ ABI keeps, per OS thread, the chain of exceptions currently being handled (caught
+// and not yet finished) and the count of exceptions in flight (std::uncaught_exceptions). A fiber
+// that blocks inside a catch block, or in a destructor during unwinding, and then resumes on
+// another worker would leave that state on the wrong thread. So every switch saves the thread's
+// state into the fiber that leaves and installs the state of the fiber that arrives. A worker
+// caches the address of its thread's state once (the function that returns it is declared const and
+// must not be called across a switch).
 #pragma once
 
 namespace spindle::detail {

@@ -14,8 +14,8 @@
 //     High; a turn for level L serves L if L has ready tasks (and falls back to rule 1 otherwise).
 // Guarantee: while a level below Critical has ready tasks visible to a worker, that worker serves
 // it at least once in every kStarvationBound = 3 * kFairnessInterval consecutive decisions, however
-// many higher-priority tasks arrive. Critical, the top level, is served by rule 1 whenever it is
-// ready.
+// many higher-priority tasks arrive. Critical, the top level, is served on every decision that is
+// not a fairness turn given to a ready lower level: at least 7 of every 8 while it has ready tasks.
 #pragma once
 
 #include <bit>

@@ -117,8 +117,8 @@ class Worker {
   unsigned local_mask() const noexcept;
   void overflow(int level, TaskCore* t);
 
-  fiber::Context sched_ctx_;  // the thread's own stack
-  EhState sched_eh_;          // the scheduler context's exception state while a fiber runs
+  fiber::Context sched_ctx_;      // the thread's own stack
+  EhState sched_eh_;              // the scheduler context's exception state while a fiber runs
   EhState* thread_eh_ = nullptr;  // this worker thread's exception state (see eh_state.hpp)
   PriorityPolicy policy_;
   std::uint64_t rng_;

@@ -13,7 +13,7 @@ namespace spindle {
 // field, the value and the allowed range.
 struct AsyncRuntimeConfig {
   // worker_threads is the number of OS worker threads; 0 means one per CPU this process may use
-  // (affinity mask). Range 0..1024.
+  // (affinity mask), at most 1024. Range 0..1024.
   std::uint32_t worker_threads = 0;
   // queue_capacity is the capacity of each worker's local run queue per priority level. A power of
   // two in 2..1048576. When a local queue is full, half of it moves to the global injection queue.
@@ -24,8 +24,11 @@ struct AsyncRuntimeConfig {
   std::size_t max_stack_size = 64 * 1024;
   // stack_pool_size is the most finished-fiber stacks kept warm for reuse (0..1048576).
   std::size_t stack_pool_size = 128;
-  // poll_interval is the longest a busy worker goes without checking its timers (and, later, I/O).
-  // 10 us..1 s.
+  // poll_interval is how often a busy worker aims to check its timers (and, later, I/O): it reads
+  // the clock every 1..256 scheduling decisions, adapting so that checks come about poll_interval /
+  // 2 apart. Checks happen at scheduling decisions, so a fiber that runs without blocking or
+  // yielding delays them (there is no preemption); idle workers also fire a busy worker's due
+  // timers. 10 us..1 s.
   std::chrono::nanoseconds poll_interval = std::chrono::milliseconds(1);
   // enable_work_stealing lets idle workers steal half of a random busy worker's queue.
   bool enable_work_stealing = true;

@@ -43,7 +43,9 @@ struct RuntimeStats {
   std::uint64_t stacks_allocated = 0;  // stacks currently attached to running or waiting fibers
   std::uint64_t stacks_reserved = 0;   // stack slots ever mapped (in use + pooled + cold)
   const char* stack_guard_mode = "";   // "madv_guard_install" or "mprotect"
-  const char* allocator = "";  // control-block allocator: "mimalloc-local", "mimalloc", "system"
+  // allocator names the control-block allocator: "mimalloc-local", "mimalloc", "system", or
+  // "system (libmimalloc.so.2 not found)" when a mimalloc-local build cannot load mimalloc.
+  const char* allocator = "";
   std::uint32_t worker_threads = 0;
   std::vector<WorkerStats> workers;  // per-worker counters, index = worker index
 };

@@ -31,9 +31,10 @@ namespace this_fiber {
 // in_fiber says whether the caller runs on a Spindle fiber.
 bool in_fiber() noexcept;
 
-// yield lets other ready fibers of the same or higher priority run, then continues (it moves the
-// caller to the back of its priority's queue). Not a cancellation point. Outside a fiber:
-// std::this_thread::yield.
+// yield moves the calling fiber to the back of its priority level's local queue and runs the fiber
+// the scheduler would choose next (docs/scheduler.md): a ready fiber of higher or equal priority,
+// or a lower one on a fairness turn. If the yielder itself is the best choice it simply continues.
+// Not a cancellation point. Outside a fiber: std::this_thread::yield.
 void yield();
 
 // sleep_until parks the calling fiber until the steady clock reaches `deadline` (its worker runs
