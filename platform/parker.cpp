@@ -24,8 +24,7 @@ void Parker::park(std::int64_t timeout_ns) noexcept {
   std::uint32_t expected = kEmpty;
   if (!state_.compare_exchange_strong(expected, kParked, std::memory_order_acquire)) {
     // A permit was pending: consume it.
-    state_.store(kEmpty, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    state_.exchange(kEmpty, std::memory_order_acquire);
     return;
   }
   struct timespec ts;

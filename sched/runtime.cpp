@@ -133,7 +133,8 @@ std::uint64_t RuntimeImpl::live_tasks() const noexcept {
 
 std::uint64_t RuntimeImpl::tick_of_deadline(std::uint64_t deadline_ns) const noexcept {
   if (deadline_ns <= epoch_ns) return 0;
-  return (deadline_ns - epoch_ns + kTickNs - 1) / kTickNs;
+  const std::uint64_t since = deadline_ns - epoch_ns;
+  return since / kTickNs + (since % kTickNs != 0 ? 1 : 0);
 }
 
 std::uint64_t RuntimeImpl::tick_of_now(std::uint64_t now_ns) const noexcept {

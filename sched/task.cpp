@@ -1,4 +1,5 @@
 // The task lifecycle: allocation, spawn, completion, join, cancellation, free.
+#include <cassert>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -233,16 +234,18 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
     waiter->done.store(true, std::memory_order_release);  // `waiter` may vanish from here on
     // The joiner re-checks `done` after every resume (its park-word reset synchronizes with this
     // exchange), so a wakeup cannot be lost.
-    unpark_task(f);
+    f->rt->unpark_task(f);  // the joiner may belong to another runtime
     task_unref(f);
   }
 }
 
 void RuntimeImpl::unpark_task(TaskCore* t) {
+  assert(t->rt == this);
   if (t->park.exchange(kParkNotified, std::memory_order_acq_rel) == kParkParked) schedule(t);
 }
 
 void RuntimeImpl::schedule(TaskCore* t) {
+  assert(t->rt == this);
   Worker* w = current_worker();
   if (w != nullptr && w->rt == this) {
     w->push_local(t);
@@ -255,7 +258,7 @@ void RuntimeImpl::schedule(TaskCore* t) {
 }
 
 void RuntimeImpl::notify_work() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  full_fence();
   if (num_sleeping.load(std::memory_order_relaxed) == 0) return;
   std::uint32_t id;
   {
@@ -278,7 +281,13 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     if (debug)
       log_debug(this, "worker %u: spawn task %llu (%s)", w->index, (unsigned long long)t->dbg.id,
                 to_string(p));
-    w->push_local(t);
+    try {
+      w->push_local(t);
+    } catch (...) {  // out of memory in the global queue: the task was never queued
+      w->counters.spawned.v.store(w->counters.spawned.v.load(std::memory_order_relaxed) - 1,
+                                  std::memory_order_release);
+      throw;
+    }
     if (cfg.enable_work_stealing) notify_work();
     return;
   }
@@ -302,7 +311,13 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
   if (debug)
     log_debug(this, "external spawn task %llu (%s)", (unsigned long long)t->dbg.id, to_string(p));
   t->next = nullptr;
-  global.push_chain(static_cast<int>(p), t, 1);
+  try {
+    global.push_chain(static_cast<int>(p), t, 1);
+  } catch (...) {
+    ext_spawned.fetch_sub(1, std::memory_order_seq_cst);
+    for (auto& wk : workers) wk->parker.unpark();  // a stopping worker may have counted it
+    throw;
+  }
   notify_work();
 }
 

@@ -82,7 +82,13 @@ void Worker::overflow(int level, TaskCore* t) {
   if (n > 0) {
     for (std::size_t i = 0; i + 1 < n; ++i) scratch_[i]->next = scratch_[i + 1];
     scratch_[n - 1]->next = nullptr;
-    rt->global.push_chain(level, scratch_[0], n);
+    try {
+      rt->global.push_chain(level, scratch_[0], n);
+    } catch (...) {
+      for (std::size_t i = 0; i < n; ++i) scratch_[i]->next = nullptr;
+      queues[level].push_batch(scratch_.data(), n);  // there is room: we just took them out
+      throw;
+    }
     counters.overflows.add();
     rt->notify_work();  // idle workers may take the moved half
   }
@@ -100,20 +106,24 @@ TaskCore* Worker::take_global(int level) {
   TaskCore* first = head;
   TaskCore* rest = head->next;
   first->next = nullptr;
-  // Keep the rest locally while there is room; put back what does not fit.
+  std::uint64_t left = n - 1;
+  // Keep the rest locally while there is room; put back what does not fit. A task is unlinked
+  // before it is pushed: once in the local queue a thief may take it and relink it at any moment.
   while (rest != nullptr) {
     TaskCore* t = rest;
-    if (!queues[level].push(t)) break;
-    rest = t->next;
+    TaskCore* after = t->next;
     t->next = nullptr;
+    if (!queues[level].push(t)) {
+      t->next = after;  // still ours: the push failed
+      break;
+    }
+    rest = after;
+    --left;
   }
-  if (rest != nullptr) {
-    std::uint64_t left = 0;
-    for (TaskCore* t = rest; t != nullptr; t = t->next) ++left;
-    rt->global.push_chain(level, rest, left);
-  }
-  // Others may now steal what we took.
-  if (n > 1 && rt->cfg.enable_work_stealing) rt->notify_work();
+  if (rest != nullptr) rt->global.push_chain(level, rest, left);
+  // Others may now take what we took (from our queue by stealing, or the put-back from the global
+  // one).
+  if (n > 1) rt->notify_work();
   return first;
 }
 
@@ -133,7 +143,7 @@ TaskCore* Worker::next_ready(int yield_level) {
       poll_timers(this, rt->tick_of_now(now), false);
     }
   }
-  for (;;) {
+  for (int round = 0; round < 64; ++round) {
     // A yielding fiber counts as queued at the back of its level's local queue.
     const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
     PriorityPolicy::Choice c = policy_.choose(local_mask() | yield_bit, rt->global.mask());
@@ -146,6 +156,7 @@ TaskCore* Worker::next_ready(int yield_level) {
     if (TaskCore* t = queues[c.level].pop()) return t;
     // Raced with a thief or another consumer: look again (masks changed).
   }
+  return nullptr;  // masks say work but none came: a consumer is mid-update; look again later
 }
 
 bool Worker::start_task(TaskCore* t) {
@@ -384,7 +395,7 @@ void Worker::idle_wait() {
     rt->sleepers.push_back(index);
     rt->num_sleeping.fetch_add(1, std::memory_order_seq_cst);
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  rt->full_fence();
   bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
   if (!work) {
     counters.parks.add();

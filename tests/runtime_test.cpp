@@ -496,3 +496,29 @@ TEST(HandleLifetimeTest, HandlesOutliveTheirRuntime) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CrossRuntimeTest, FiberJoinsATaskOfAnotherRuntime) {
+  AsyncRuntime a{workers(2)};
+  AsyncRuntime b{workers(2)};
+  for (int round = 0; round < 50; ++round) {
+    int v = a.block_on([&b, round] {
+      auto other = b.spawn([round] {
+        spindle::this_fiber::sleep_for(std::chrono::microseconds(50));
+        return round;
+      });
+      return other.join() + 1;  // parks a fiber of `a` on a task of `b`
+    });
+    EXPECT_EQ(v, round + 1);
+  }
+  // Each runtime counted only its own tasks, and both shut down.
+  EXPECT_EQ(a.stats().completed_tasks, 50u);
+  EXPECT_EQ(b.stats().completed_tasks, 50u);
+  a.shutdown();
+  b.shutdown();
+  EXPECT_EQ(a.stats().active_tasks, 0u);
+  EXPECT_EQ(b.stats().active_tasks, 0u);
+}
+
+}  // namespace

@@ -15,6 +15,9 @@ namespace spindle::detail {
 struct EhState {
   void* caught_exceptions = nullptr;
   unsigned int uncaught_exceptions = 0;
+#if defined(__ARM_EABI_UNWINDER__)
+  void* propagating_exceptions = nullptr;  // ARM EHABI has a third field
+#endif
 };
 
 // thread_eh_state returns the calling OS thread's exception-handling state.

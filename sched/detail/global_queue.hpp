@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include <boost/lockfree/queue.hpp>
 
@@ -23,11 +24,10 @@ class GlobalQueue {
   }
 
   // push_chain enqueues the chain head..(next)..null of `n` tasks at `level`. May allocate a queue
-  // node.
+  // node: throws std::bad_alloc (nothing is enqueued then).
   void push_chain(int level, TaskCore* head, std::uint64_t n) {
-    while (!queues_[level]->push(head)) {
-      // Only fails if node allocation fails; retry rather than lose the chain.
-    }
+    head->chain_len = n;
+    if (!queues_[level]->push(head)) throw std::bad_alloc();
     len_[level].fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
   }
 
@@ -35,10 +35,8 @@ class GlobalQueue {
   TaskCore* pop_chain(int level, std::uint64_t* n) {
     TaskCore* head = nullptr;
     if (!queues_[level]->pop(head)) return nullptr;
-    std::uint64_t count = 0;
-    for (TaskCore* t = head; t != nullptr; t = t->next) ++count;
-    len_[level].fetch_sub(static_cast<std::int64_t>(count), std::memory_order_relaxed);
-    *n = count;
+    *n = head->chain_len;  // no walk: the pusher recorded it
+    len_[level].fetch_sub(static_cast<std::int64_t>(*n), std::memory_order_relaxed);
     return head;
   }
 

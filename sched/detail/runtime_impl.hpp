@@ -150,6 +150,17 @@ class RuntimeImpl {
   void submit(TaskCore* t, TaskPriority p);
   // schedule makes a woken task ready, on the calling worker if it belongs to this runtime.
   void schedule(TaskCore* t);
+  // full_fence orders a publication before a later check (the Dekker pairs: push / read sleepers,
+  // register as sleeper / look for work). ThreadSanitizer does not model fences, so under TSan it
+  // is a seq_cst read-modify-write of one shared word, which gives the same ordering in a form TSan
+  // sees.
+  void full_fence() noexcept {
+#if SPINDLE_TSAN
+    fence_word_.fetch_add(0, std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
   // notify_work wakes a parked worker, if any, after work became visible to other workers.
   void notify_work();
   // unpark_task wakes a parked (or parking) fiber; exactly one waker enqueues it.
@@ -203,6 +214,7 @@ class RuntimeImpl {
 
  private:
   static constexpr std::size_t kStripes = 64;
+  std::atomic<std::uint64_t> fence_word_{0};
   Stripe stripes_[kStripes];
   std::once_flag joined_;
 };

@@ -34,7 +34,8 @@ struct alignas(16) TaskCore {
   fiber::FiberDebugInfo dbg;  // id, name, stack range (for overflow reports)
   EhState eh;                 // exception-handling state while switched out
   RuntimeImpl* rt = nullptr;
-  TaskCore* next = nullptr;  // intrusive link: global-queue chains, ready lists
+  TaskCore* next = nullptr;     // intrusive link: global-queue chains, ready lists
+  std::uint64_t chain_len = 0;  // length of the chain this task heads in the global queue
   std::atomic<std::uintptr_t> joiner{kJoinNone};
   std::atomic<std::uint32_t> refs{2};  // the runtime's and the handle's
   std::atomic<std::uint32_t> park{kParkRunning};

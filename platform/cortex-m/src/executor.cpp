@@ -14,9 +14,9 @@ struct ReadyQueue {
 ReadyQueue g_ready[kPriorityCount];
 uint32_t g_ready_mask;  // bit p set <=> g_ready[p] non-empty
 uint32_t g_ready_count;
-uint32_t g_live;        // spawned fibers that have not finished
-uint32_t g_top_streak;  // consecutive top-class decisions while lower classes were ready
-Stats g_stats;
+uint32_t g_live;       // spawned fibers that have not finished
+uint32_t g_fair_turn;  // fairness turns taken (PriorityPolicy::fair_turn_)
+Stats g_stats;  // g_stats.decisions is the rule's decision counter (PriorityPolicy::decisions_)
 Fiber g_idle;
 
 Fiber* pop(unsigned prio) {
@@ -36,33 +36,21 @@ unsigned top_class(uint32_t mask) {
   return 31u - static_cast<unsigned>(__builtin_clz(mask));
 }
 
-// pick_next: one scheduling decision. Expires due timers first, then applies the rule documented in
-// executor.h. Returns nullptr when nothing is ready.
+// pick_next: one scheduling decision. Expires due timers first, then applies the desktop rule
+// documented in executor.h, the same computation as PriorityPolicy::choose() in
+// sched/detail/priority_policy.hpp with an empty global mask. Returns nullptr when nothing is ready
+// (such a decision is not counted).
 Fiber* pick_next() {
   poll_timers();
   const uint32_t mask = g_ready_mask;
   if (mask == 0) return nullptr;
-  const unsigned top = top_class(mask);
-  const uint32_t lower = mask & ((1u << top) - 1u);
-  unsigned prio = top;
-  if (lower == 0) {
-    g_top_streak = 0;
-  } else if (g_top_streak >= SPINDLE_CM_STARVATION_LIMIT) {
-    // The longest-waiting fiber below the top class: the oldest of the lower FIFO heads.
-    g_top_streak = 0;
-    bool found = false;
-    for (unsigned p = 0; p < top; ++p) {
-      if ((lower & (1u << p)) == 0) continue;
-      if (!found ||
-          static_cast<int32_t>(g_ready[p].head->ready_seq - g_ready[prio].head->ready_seq) < 0) {
-        prio = p;
-        found = true;
-      }
-    }
-  } else {
-    ++g_top_streak;
-  }
   ++g_stats.decisions;
+  unsigned prio = top_class(mask);
+  if (g_stats.decisions % SPINDLE_CM_FAIRNESS_INTERVAL == 0) {
+    const unsigned turn = g_fair_turn % 3u;  // Low, Normal, High in rotation
+    ++g_fair_turn;
+    if (turn < prio && (mask & (1u << turn)) != 0) prio = turn;
+  }
   return pop(prio);
 }
 
@@ -106,7 +94,6 @@ Fiber* idle_context() {
 
 void make_ready(Fiber* f) {
   f->state = FiberState::Ready;
-  f->ready_seq = g_stats.decisions;
   f->next = nullptr;
   const unsigned p = static_cast<unsigned>(f->priority);
   ReadyQueue& q = g_ready[p];

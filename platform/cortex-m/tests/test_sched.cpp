@@ -1,5 +1,7 @@
-// Scheduling tests: priority order, the no-starvation rule, join / exit status / detach.
+// Scheduling tests: priority order, the no-starvation rule (the desktop one), join / exit status /
+// detach.
 #include "harness.h"
+#include "sched/detail/priority_policy.hpp"  // the desktop rule, the reference
 
 using namespace spindle::cm;
 
@@ -34,83 +36,169 @@ void case_priorities() {
   CHECK_EQ(g_log_len, 8);
 }
 
-// --- starvation: High fibers yield in a tight loop; lower fibers must still run within the bound
-// of executor.h: (K + 1) * n decisions, n = number of starving lower fibers older than them.
-constexpr uint32_t kK = SPINDLE_CM_STARVATION_LIMIT;
-constexpr uint32_t kHighFibers = 3;
-constexpr uint32_t kHighRounds = 400;
-FiberSlot<512> g_high_slots[kHighFibers];
-FiberSlot<512> g_low_slot;
-FiberSlot<512> g_normal_slot;
-uint32_t g_highs_alive;
+// --- starvation: the desktop runtime's no-starvation rule (sched/detail/priority_policy.hpp).
+// Driver fibers at the top level yield in a tight loop while one fiber per lower level spins with a
+// yield; every fiber records which level each decision served. While every fiber is alive the
+// ready mask is constant, so the trace must equal the desktop PriorityPolicy's choices, a level
+// below Critical must be served at least once in every SPINDLE_CM_STARVATION_BOUND (24) decisions,
+// and Critical must get at least 7 of every 8 decisions.
+using spindle::detail::PriorityPolicy;
+static_assert(SPINDLE_CM_FAIRNESS_INTERVAL == PriorityPolicy::kFairnessInterval,
+              "the port's fairness interval is the desktop one");
+static_assert(SPINDLE_CM_STARVATION_BOUND == PriorityPolicy::kStarvationBound,
+              "the port's starvation bound is the desktop one");
+constexpr uint32_t kBound = SPINDLE_CM_STARVATION_BOUND;
+constexpr uint32_t kDriverRounds = 400;
+constexpr uint32_t kMaxDrivers = 3;
+constexpr uint32_t kTraceLen = 2048;
+FiberSlot<512> g_driver_slots[kMaxDrivers];
+FiberSlot<512> g_lower_slots[3];  // one spinning fiber per level below the drivers'
+uint32_t g_drivers_alive;
+bool g_tracing;
+uint32_t g_trace_base;       // stats().decisions before the scenario's first decision
+uint32_t g_trace_len;        // decisions traced: base + 1 .. base + len
+uint8_t g_trace[kTraceLen];  // level + 1 served by decision base + 1 + i (0: not recorded)
 
-struct LowStats {
-  uint32_t runs;
-  uint32_t max_gap;
-};
-LowStats g_low, g_normal;
-
-int high_fiber(void*) {
-  for (uint32_t i = 0; i < kHighRounds; ++i) yield();
-  --g_highs_alive;
-  return 0;
+// record: notes that the decision which resumed (or started) the calling fiber served `level`.
+void record(Priority level) {
+  if (!g_tracing) return;
+  const uint32_t i = stats().decisions - g_trace_base - 1;
+  CHECK(i < kTraceLen);
+  g_trace[i] = static_cast<uint8_t>(static_cast<unsigned>(level) + 1);
+  if (i + 1 > g_trace_len) g_trace_len = i + 1;
 }
 
-int starving_fiber(void* arg) {
-  auto* st = static_cast<LowStats*>(arg);
-  uint32_t last = stats().decisions;
-  while (g_highs_alive > 0) {
+int driver_fiber(void* arg) {
+  const Priority level = *static_cast<const Priority*>(arg);
+  record(level);
+  for (uint32_t i = 0; i < kDriverRounds; ++i) {
     yield();
-    const uint32_t now = stats().decisions;
-    if (g_highs_alive > 0 && now - last > st->max_gap) st->max_gap = now - last;
-    last = now;
-    ++st->runs;
+    record(level);
+  }
+  g_tracing = false;  // the ready mask changes from here on
+  --g_drivers_alive;
+  return 0;
+}
+
+int spinning_fiber(void* arg) {
+  const Priority level = *static_cast<const Priority*>(arg);
+  record(level);
+  while (g_drivers_alive > 0) {
+    yield();
+    record(level);
   }
   return 0;
 }
 
-void spawn_highs() {
-  g_highs_alive = kHighFibers;
-  for (uint32_t i = 0; i < kHighFibers; ++i) {
-    CHECK(spawn(g_high_slots[i], high_fiber, nullptr, Priority::High, "high"));
+// LevelStats: what one scenario measured for one level.
+struct LevelStats {
+  uint32_t runs;
+  uint32_t max_gap;  // most decisions from one service of the level to the next (trace ends count)
+};
+
+// run_scenario: `drivers` fibers at `top` plus one spinning fiber per level in `lower` (a bit
+// mask below `top`); checks the trace against the desktop policy and returns per-level stats.
+void run_scenario(Priority top, uint32_t drivers, uint32_t lower, LevelStats (&out)[4],
+                  uint32_t& min_top_per_8) {
+  static constexpr Priority kLevels[4] = {Priority::Low, Priority::Normal, Priority::High,
+                                          Priority::Critical};
+  const unsigned top_level = static_cast<unsigned>(top);
+  for (auto& t : g_trace) t = 0;
+  g_trace_len = 0;
+  g_trace_base = stats().decisions;
+  g_tracing = true;
+  g_drivers_alive = drivers;
+  for (uint32_t i = 0; i < drivers; ++i) {
+    CHECK(spawn(g_driver_slots[i], driver_fiber, const_cast<Priority*>(&kLevels[top_level]), top,
+                "driver"));
   }
+  for (unsigned p = 0; p < top_level; ++p) {
+    if ((lower & (1u << p)) == 0) continue;
+    CHECK(spawn(g_lower_slots[p], spinning_fiber, const_cast<Priority*>(&kLevels[p]), kLevels[p],
+                "spinner"));
+  }
+  run();
+  for (uint32_t i = 0; i < drivers; ++i) detach(g_driver_slots[i].fiber);  // finished, unjoined
+  for (auto& slot : g_lower_slots) detach(slot.fiber);
+  CHECK(g_trace_len >= drivers * kDriverRounds);
+
+  // The desktop policy, brought to the executor's state: `base` decisions made so far, every 8th of
+  // them a fairness turn (the earlier scenarios ran with other masks, which does not matter).
+  const unsigned mask = lower | (1u << top_level);
+  PriorityPolicy policy;
+  for (uint32_t i = 0; i < g_trace_base; ++i) policy.choose(0xFu, 0);
+  uint32_t last[4] = {0, 0, 0, 0};  // position (1-based) of the level's last service; 0: start
+  for (auto& s : out) s = {};
+  for (uint32_t i = 0; i < g_trace_len; ++i) {
+    CHECK(g_trace[i] != 0);
+    const unsigned level = g_trace[i] - 1u;
+    const PriorityPolicy::Choice want = policy.choose(mask, 0);
+    if (static_cast<unsigned>(want.level) != level) {
+      test::write("mismatch at decision ");
+      test::write_u32(g_trace_base + 1 + i);
+      test::write("\n");
+      test::fail_eq(__FILE__, __LINE__, "served level == desktop PriorityPolicy level", level,
+                    static_cast<uint32_t>(want.level));
+    }
+    ++out[level].runs;
+    if (i + 1 - last[level] > out[level].max_gap) out[level].max_gap = i + 1 - last[level];
+    last[level] = i + 1;
+  }
+  for (unsigned p = 0; p < 4; ++p) {
+    if ((mask & (1u << p)) == 0) continue;
+    const uint32_t tail = g_trace_len + 1 - last[p];  // as if served right after the trace
+    if (tail > out[p].max_gap) out[p].max_gap = tail;
+  }
+  min_top_per_8 = SPINDLE_CM_FAIRNESS_INTERVAL;
+  for (uint32_t i = 0; i + SPINDLE_CM_FAIRNESS_INTERVAL <= g_trace_len; ++i) {
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < SPINDLE_CM_FAIRNESS_INTERVAL; ++j)
+      n += (g_trace[i + j] - 1u == top_level) ? 1u : 0u;
+    if (n < min_top_per_8) min_top_per_8 = n;
+  }
+  test::write("  ");
+  test::write_u32(g_trace_len);
+  test::write(" decisions match the desktop PriorityPolicy; runs/max gap:");
+  static const char* const kNames[4] = {" Low ", " Normal ", " High ", " Critical "};
+  for (unsigned p = 0; p < 4; ++p) {
+    if ((mask & (1u << p)) == 0) continue;
+    test::write(kNames[p]);
+    test::write_u32(out[p].runs);
+    test::write("/");
+    test::write_u32(out[p].max_gap);
+  }
+  test::write("; min top-level decisions per 8: ");
+  test::write_u32(min_top_per_8);
+  test::write("\n");
 }
 
 void case_starvation() {
-  // One Low fiber under a flood of High ones: it runs every K + 1 decisions.
-  spawn_highs();
-  CHECK(spawn(g_low_slot, starving_fiber, &g_low, Priority::Low, "low"));
-  run();
-  test::write("lone Low: runs=");
-  test::write_u32(g_low.runs);
-  test::write(" max gap=");
-  test::write_u32(g_low.max_gap);
-  test::write(" decisions\n");
-  CHECK(g_low.max_gap <= kK + 1);
-  CHECK(g_low.runs >= kHighFibers * kHighRounds / (kK + 1) - 1);
+  LevelStats st[4];
+  uint32_t min_top = 0;
+  constexpr unsigned kLow = 1u << 0, kNormal = 1u << 1, kHigh = 1u << 2;
 
-  // A Normal and a Low fiber under the flood: the boosted decision alternates between them by age,
-  // each runs within 2 (K + 1) decisions.
-  g_low = {};
-  g_normal = {};
-  for (auto& slot : g_high_slots) detach(slot.fiber);  // finished, never joined: free the slots
-  detach(g_low_slot.fiber);
-  spawn_highs();
-  CHECK(spawn(g_normal_slot, starving_fiber, &g_normal, Priority::Normal, "normal"));
-  CHECK(spawn(g_low_slot, starving_fiber, &g_low, Priority::Low, "low"));
-  run();
-  test::write("Normal+Low: runs=");
-  test::write_u32(g_normal.runs);
-  test::write("/");
-  test::write_u32(g_low.runs);
-  test::write(" max gap=");
-  test::write_u32(g_normal.max_gap);
-  test::write("/");
-  test::write_u32(g_low.max_gap);
-  test::write("\n");
-  CHECK(g_normal.max_gap <= 2 * (kK + 1));
-  CHECK(g_low.max_gap <= 2 * (kK + 1));
-  CHECK(g_low.runs > 10 && g_normal.runs > 10);
+  // One Low fiber under 3 busy High ones: served once in every 24 decisions (a fairness turn for
+  // Low every third turn; the Normal turn has nothing ready, the High turn is the top level).
+  test::write("lone Low under 3 High:\n");
+  run_scenario(Priority::High, 3, kLow, st, min_top);
+  CHECK(st[0].max_gap <= kBound);
+  CHECK(st[0].runs >= 3 * kDriverRounds / kBound - 1);
+
+  // A Normal and a Low fiber under 3 busy High ones: each within 24.
+  test::write("Normal+Low under 3 High:\n");
+  run_scenario(Priority::High, 3, kLow | kNormal, st, min_top);
+  CHECK(st[0].max_gap <= kBound);
+  CHECK(st[1].max_gap <= kBound);
+  CHECK(st[0].runs > 10 && st[1].runs > 10);
+
+  // Two busy Critical fibers over one High, Normal and Low: Critical keeps >= 7 of every 8
+  // decisions, each lower level is still served within 24.
+  test::write("High+Normal+Low under 2 Critical:\n");
+  run_scenario(Priority::Critical, 2, kLow | kNormal | kHigh, st, min_top);
+  CHECK(min_top >= SPINDLE_CM_FAIRNESS_INTERVAL - 1);
+  for (unsigned p = 0; p < 3; ++p) CHECK(st[p].max_gap <= kBound);
+  CHECK(st[3].runs * SPINDLE_CM_FAIRNESS_INTERVAL >=
+        (SPINDLE_CM_FAIRNESS_INTERVAL - 1) * g_trace_len);
 }
 
 // --- join and exit status.

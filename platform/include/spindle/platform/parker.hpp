@@ -11,16 +11,17 @@
 
 namespace spindle::platform {
 
-// Parker puts one OS thread to sleep until another thread unparks it or a timeout passes. A permit model
-// (like Rust's thread::park): unpark() before park() makes the next park() return at once, so wakeups are
-// never lost. On Linux it is a futex word: unpark() makes a system call only when the thread is actually
-// asleep. park() may also return spuriously; callers re-check their condition.
+// Parker puts one OS thread to sleep until another thread unparks it or a timeout passes. A permit
+// model (like Rust's thread::park): unpark() before park() makes the next park() return at once, so
+// wakeups are never lost. On Linux it is a futex word: unpark() makes a system call only when the
+// thread is actually asleep. park() may also return spuriously; callers re-check their condition.
 class Parker {
  public:
-  // park blocks the calling thread (the only thread that may call park on this Parker) until unpark(),
-  // or until `timeout_ns` nanoseconds have passed when timeout_ns >= 0. Never throws.
+  // park blocks the calling thread (the only thread that may call park on this Parker) until
+  // unpark(), or until `timeout_ns` nanoseconds have passed when timeout_ns >= 0. Never throws.
   void park(std::int64_t timeout_ns) noexcept;
-  // unpark wakes the parked thread, or makes its next park() return immediately. Any thread. Never throws.
+  // unpark wakes the parked thread, or makes its next park() return immediately. Any thread. Never
+  // throws.
   void unpark() noexcept;
 
  private:

@@ -14,12 +14,17 @@
 #define SPINDLE_CM_IRQ_SOURCES 32u
 #endif
 
-// SPINDLE_CM_STARVATION_LIMIT: K of the no-starvation rule. While fibers are ready below the
-// highest ready priority, at most K consecutive scheduling decisions go to the highest class; the
-// next one goes to the longest-waiting lower-priority fiber.
-#ifndef SPINDLE_CM_STARVATION_LIMIT
-#define SPINDLE_CM_STARVATION_LIMIT 8u
+// SPINDLE_CM_FAIRNESS_INTERVAL, SPINDLE_CM_STARVATION_BOUND: the constants of the no-starvation
+// rule, which is the desktop runtime's rule (sched/detail/priority_policy.hpp, PriorityPolicy::
+// kFairnessInterval = 8 and kStarvationBound = 3 * kFairnessInterval = 24; see executor.h). Every
+// SPINDLE_CM_FAIRNESS_INTERVAL-th scheduling decision is a fairness turn; a level below Critical
+// with ready fibers is served at least once in every SPINDLE_CM_STARVATION_BOUND consecutive
+// decisions. Not knobs: they stay equal to the desktop values.
+#if defined(SPINDLE_CM_STARVATION_LIMIT)
+#error "SPINDLE_CM_STARVATION_LIMIT was removed: the port uses the desktop no-starvation rule"
 #endif
+#define SPINDLE_CM_FAIRNESS_INTERVAL 8u
+#define SPINDLE_CM_STARVATION_BOUND (3u * SPINDLE_CM_FAIRNESS_INTERVAL)
 
 // SPINDLE_CM_DEBUG: 1 enables the cheap run-time checks (IPSR assert on thread-only calls, "called
 // from a fiber" checks, vector-table check in init()). The stack check at each switch is always on.

@@ -41,7 +41,6 @@ struct Fiber {
   FiberEntry entry = nullptr;
   void* arg = nullptr;
   uint32_t wake_tick = 0;
-  uint32_t ready_seq = 0;  // decision count when it became ready (age for the starvation rule)
   int exit_status = 0;
   FiberState state = FiberState::Free;
   Priority priority = Priority::Low;  // all-zero defaults keep slots in .bss
