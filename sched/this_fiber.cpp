@@ -25,20 +25,20 @@ detail::TaskCore* require_task(const char* what) {
   return t;
 }
 
-// sleep_ticks parks the calling fiber until the wheel of the worker it started on fires
-// `deadline_ns`.
+// sleep_on_wheel parks the calling fiber until the wheel of the worker it started on fires the tick
+// of `deadline_ns`. It reads no clock: the wheel's time is the last tick a worker observed, and an
+// entry only fires once a worker has seen the clock reach its tick, so the sleep is never short.
 void sleep_on_wheel(detail::Worker* home, detail::TaskCore* self, std::uint64_t deadline_ns) {
   detail::RuntimeImpl* rt = home->rt;
+  const std::uint64_t deadline_tick = rt->tick_of_deadline(deadline_ns);
   for (;;) {
-    if (spindle_sys_monotonic_time_ns() >= deadline_ns) return;
     detail::TimerEntry entry;
     entry.task = self;
-    entry.when = rt->tick_of_deadline(deadline_ns);
     {
       std::lock_guard<detail::SpinLock> g(home->timer_lock);
-      // A deadline inside the current tick waits for the next one.
-      entry.when = std::max(entry.when, home->wheel.elapsed() + 1);
-      home->wheel.insert(&entry);
+      if (deadline_tick <= home->wheel.elapsed()) return;  // a worker has seen that time pass
+      entry.when = deadline_tick;
+      home->wheel.insert(&entry);  // may lower `when` to the wheel's span (re-armed below)
       home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
     }
     for (;;) {
@@ -53,13 +53,35 @@ void sleep_on_wheel(detail::Worker* home, detail::TaskCore* self, std::uint64_t 
           home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
         }
       }
-      if (!linked) break;  // fired: re-check the real deadline (the wheel may have capped it)
+      if (!linked) break;  // fired
       if (cancel) throw Cancelled{};
       // Woken for another reason (a stale notification): keep waiting.
     }
     // A fired timer still delivers a pending cancellation at this blocking point.
     if (detail::cancel_deliverable(self)) throw Cancelled{};
+    if (entry.when >= deadline_tick) return;  // otherwise the wheel capped it: wait for the rest
   }
+}
+
+// to_monotonic_ns converts a steady_clock time to spindle_sys_monotonic_time_ns's scale. With
+// libstdc++ on Linux both are CLOCK_MONOTONIC in nanoseconds, so no clock is read; elsewhere it
+// converts through one reading of each clock.
+std::uint64_t to_monotonic_ns(std::chrono::steady_clock::time_point deadline) {
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+#if defined(__linux__) && defined(__GLIBCXX__)
+  return since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
+#else
+  (void)since_epoch;
+  const auto now_tp = std::chrono::steady_clock::now();
+  const std::uint64_t now_ns = spindle_sys_monotonic_time_ns();
+  if (deadline <= now_tp) return now_ns;
+  const auto delta =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now_tp).count();
+  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - now_ns;
+  return static_cast<std::uint64_t>(delta) >= limit ? std::numeric_limits<std::uint64_t>::max()
+                                                    : now_ns + static_cast<std::uint64_t>(delta);
+#endif
 }
 }  // namespace
 
@@ -98,18 +120,7 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
       if (detail::cancel_deliverable(self)) throw Cancelled{};
     }
   }
-  // steady_clock and spindle_sys_monotonic_time_ns both read CLOCK_MONOTONIC on Linux; convert
-  // through the difference to stay exact on other platforms too.
-  const auto now_tp = std::chrono::steady_clock::now();
-  const std::uint64_t now_ns = spindle_sys_monotonic_time_ns();
-  if (deadline <= now_tp) return;
-  const auto delta =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now_tp).count();
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - now_ns;
-  const std::uint64_t deadline_ns = static_cast<std::uint64_t>(delta) >= limit
-                                        ? std::numeric_limits<std::uint64_t>::max()
-                                        : now_ns + static_cast<std::uint64_t>(delta);
-  sleep_on_wheel(w, self, deadline_ns);
+  sleep_on_wheel(w, self, to_monotonic_ns(deadline));
 }
 
 TaskId id() {

@@ -71,8 +71,13 @@ unsigned Worker::local_mask() const noexcept {
   return m;
 }
 
+// local_bits_ caches which local levels may hold tasks. Only this worker pushes into its queues and
+// it sets the bit on every push; thieves only remove, so a bit can be stale-set (a pop then finds
+// nothing and clears it) but never stale-clear.
+
 void Worker::push_local(TaskCore* t) {
   const int level = static_cast<int>(t->priority);
+  local_bits_ |= 1u << level;
   if (!queues[level].push(t)) overflow(level, t);
 }
 
@@ -87,6 +92,7 @@ void Worker::overflow(int level, TaskCore* t) {
     } catch (...) {
       for (std::size_t i = 0; i < n; ++i) scratch_[i]->next = nullptr;
       queues[level].push_batch(scratch_.data(), n);  // there is room: we just took them out
+      local_bits_ |= 1u << level;
       throw;
     }
     counters.overflows.add();
@@ -117,6 +123,7 @@ TaskCore* Worker::take_global(int level) {
       t->next = after;  // still ours: the push failed
       break;
     }
+    local_bits_ |= 1u << level;
     rest = after;
     --left;
   }
@@ -127,33 +134,51 @@ TaskCore* Worker::take_global(int level) {
   return first;
 }
 
-TaskCore* Worker::next_ready(int yield_level) {
-  if (--poll_countdown_ == 0) {
-    const std::uint64_t now = spindle_sys_monotonic_time_ns();
-    // Adapt how often we read the clock so that timers are checked about every poll_interval / 2.
-    const std::uint64_t half = static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / 2;
-    if (now - last_poll_ns_ > half) {
-      poll_every_ = std::max(kMinPollEvery, poll_every_ / 2);
-    } else {
-      poll_every_ = std::min(kMaxPollEvery, poll_every_ * 2);
-    }
-    poll_countdown_ = poll_every_;
-    last_poll_ns_ = now;
-    if (next_timer.load(std::memory_order_relaxed) <= rt->tick_of_now(now)) {
-      poll_timers(this, rt->tick_of_now(now), false);
-    }
+void Worker::poll_tick() {
+  const std::uint64_t now = spindle_sys_monotonic_time_ns();
+  // Adapt how often we read the clock so that timers are checked about every poll_interval / 2.
+  const std::uint64_t half = static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / 2;
+  if (now - last_poll_ns_ > half) {
+    poll_every_ = std::max(kMinPollEvery, poll_every_ / 2);
+  } else {
+    poll_every_ = std::min(kMaxPollEvery, poll_every_ * 2);
   }
+  poll_countdown_ = poll_every_;
+  last_poll_ns_ = now;
+  const std::uint64_t now_tick = rt->tick_of_now(now);
+  if (next_timer.load(std::memory_order_relaxed) <= now_tick) poll_timers(this, now_tick, false);
+}
+
+// next_ready is the per-decision fast path (kept small and inline: the policy and one local pop);
+// everything else is in next_ready_slow.
+inline TaskCore* Worker::next_ready(int yield_level) {
+  if (--poll_countdown_ == 0) poll_tick();
+  // A yielding fiber counts as queued at the back of its level's local queue.
+  const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
+  const PriorityPolicy::Choice c = policy_.choose(local_bits_ | yield_bit, rt->global.mask());
+  if (c.level >= 0 && !c.global) {
+    if (TaskCore* t = queues[c.level].pop()) return t;
+  }
+  return next_ready_slow(c, yield_level);
+}
+
+TaskCore* Worker::next_ready_slow(PriorityPolicy::Choice c, int yield_level) {
   for (int round = 0; round < 64; ++round) {
-    // A yielding fiber counts as queued at the back of its level's local queue.
-    const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
-    PriorityPolicy::Choice c = policy_.choose(local_mask() | yield_bit, rt->global.mask());
+    if (round > 0) {
+      const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
+      c = policy_.choose(local_bits_ | yield_bit, rt->global.mask());
+    }
     if (c.level < 0) return nullptr;
     if (!c.global) {
-      if (TaskCore* t = queues[c.level].pop()) return t;
+      if (round > 0) {
+        if (TaskCore* t = queues[c.level].pop()) return t;
+      }
+      local_bits_ &= ~(1u << c.level);
       if (c.level == yield_level) return nullptr;  // the yielder itself is next
     }
     if (TaskCore* t = take_global(c.level)) return t;
     if (TaskCore* t = queues[c.level].pop()) return t;
+    local_bits_ &= ~(1u << c.level);
     // Raced with a thief or another consumer: look again (masks changed).
   }
   return nullptr;  // masks say work but none came: a consumer is mid-update; look again later
@@ -335,6 +360,7 @@ TaskCore* Worker::steal() {
       TaskCore* first = nullptr;
       std::size_t got = v->queues[level].steal_half_into(queues[level], &first);
       if (got > 0) {
+        if (got > 1) local_bits_ |= 1u << level;
         counters.steals.add();
         counters.stolen.add(got);
         if (got > 1) rt->notify_work();  // there is more to share
@@ -358,7 +384,9 @@ TaskCore* Worker::find_work() {
 }
 
 bool Worker::has_visible_work() {
-  if (rt->global.mask() != 0 || local_mask() != 0) return true;
+  // The counts, not the mask: this check pairs with the pushers' count update (Dekker, see
+  // idle_wait).
+  if (rt->global.size() != 0 || local_mask() != 0) return true;
   if (rt->cfg.enable_work_stealing) {
     for (auto& w : rt->workers) {
       if (w.get() == this) continue;

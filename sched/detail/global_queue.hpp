@@ -29,25 +29,35 @@ class GlobalQueue {
     head->chain_len = n;
     if (!queues_[level]->push(head)) throw std::bad_alloc();
     len_[level].fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
+    const unsigned bit = 1u << level;
+    // seq_cst: if we see the bit set, a popper's later clear is ordered after our count update.
+    if ((mask_.load(std::memory_order_seq_cst) & bit) == 0) {
+      mask_.fetch_or(bit, std::memory_order_seq_cst);
+    }
   }
 
   // pop_chain dequeues one chain at `level` (nullptr if none) and sets *n to its length.
   TaskCore* pop_chain(int level, std::uint64_t* n) {
     TaskCore* head = nullptr;
-    if (!queues_[level]->pop(head)) return nullptr;
+    if (!queues_[level]->pop(head)) {
+      // Empty: clear the level's bit, then re-check, so that a concurrent push is never hidden (the
+      // pusher sets the bit after counting; we re-read the count after clearing).
+      const unsigned bit = 1u << level;
+      mask_.fetch_and(~bit, std::memory_order_seq_cst);
+      if (len_[level].load(std::memory_order_seq_cst) > 0) {
+        mask_.fetch_or(bit, std::memory_order_seq_cst);
+      }
+      return nullptr;
+    }
     *n = head->chain_len;  // no walk: the pusher recorded it
     len_[level].fetch_sub(static_cast<std::int64_t>(*n), std::memory_order_relaxed);
     return head;
   }
 
-  // mask returns one bit per level whose queue looks non-empty.
-  unsigned mask() const noexcept {
-    unsigned m = 0;
-    for (int i = 0; i < kTaskPriorityLevels; ++i) {
-      if (len_[i].load(std::memory_order_relaxed) > 0) m |= 1u << i;
-    }
-    return m;
-  }
+  // mask returns one bit per level whose queue may be non-empty (one load: read on every decision).
+  // A set bit may be stale (a pop then finds nothing and clears it); a level with queued tasks
+  // always has its bit set once its pusher has returned.
+  unsigned mask() const noexcept { return mask_.load(std::memory_order_relaxed); }
 
   // size returns the approximate number of queued tasks.
   std::uint64_t size() const noexcept {
@@ -59,6 +69,7 @@ class GlobalQueue {
  private:
   std::unique_ptr<boost::lockfree::queue<TaskCore*>> queues_[kTaskPriorityLevels];
   alignas(64) std::atomic<std::int64_t> len_[kTaskPriorityLevels] = {};
+  alignas(64) std::atomic<unsigned> mask_{0};
 };
 
 }  // namespace spindle::detail

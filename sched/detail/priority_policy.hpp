@@ -41,22 +41,24 @@ class PriorityPolicy {
   Choice choose(unsigned local_mask, unsigned global_mask) noexcept {
     const unsigned any = (local_mask | global_mask) & 0xFu;
     if (any == 0) return Choice{-1, false};
-    ++decisions_;
     int level = 31 - std::countl_zero(any);
-    if (decisions_ % kFairnessInterval == 0) {
-      const int turn = static_cast<int>(fair_turn_ % 3);
-      ++fair_turn_;
+    if (--to_fairness_ == 0) {  // every kFairnessInterval-th decision
+      to_fairness_ = kFairnessInterval;
+      const int turn = fair_turn_;
+      fair_turn_ = fair_turn_ == 2 ? 0 : fair_turn_ + 1;
       if (turn < level && (any & (1u << turn)) != 0) level = turn;
     }
+    const bool prefer_global = --to_global_ == 0;  // every kGlobalInterval-th decision
+    if (prefer_global) to_global_ = kGlobalInterval;
     const bool local = (local_mask & (1u << level)) != 0;
     const bool global = (global_mask & (1u << level)) != 0;
-    const bool prefer_global = decisions_ % kGlobalInterval == 0;
     return Choice{level, global && (!local || prefer_global)};
   }
 
  private:
-  std::uint32_t decisions_ = 0;
-  std::uint32_t fair_turn_ = 0;
+  std::uint32_t to_fairness_ = kFairnessInterval;  // decisions until the next fairness turn
+  std::uint32_t to_global_ = kGlobalInterval;      // decisions until global is preferred
+  int fair_turn_ = 0;                              // level of the next fairness turn (0..2)
 };
 
 }  // namespace spindle::detail

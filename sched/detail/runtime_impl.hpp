@@ -104,6 +104,8 @@ class Worker {
  private:
   friend class RuntimeImpl;
   TaskCore* next_ready(int yield_level = -1);
+  __attribute__((noinline)) TaskCore* next_ready_slow(PriorityPolicy::Choice c, int yield_level);
+  __attribute__((noinline)) void poll_tick();
   TaskCore* next_runnable(int yield_level = -1);
   TaskCore* take_global(int level);
   bool start_task(TaskCore* t);
@@ -124,6 +126,7 @@ class Worker {
   std::uint64_t rng_;
   std::uint64_t id_next_ = 0, id_end_ = 0;
   std::uint32_t poll_every_ = 16, poll_countdown_ = 16;
+  unsigned local_bits_ = 0;  // (owner) local levels that may hold tasks; see worker.cpp
   std::uint64_t last_poll_ns_ = 0;
   std::vector<TaskCore*> scratch_;
 
