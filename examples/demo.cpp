@@ -1,7 +1,8 @@
 // examples/demo.cpp: a tour of Spindle's core runtime.
 //
 //   1. A "request handler" pool: many fibers doing blocking-style sleeps concurrently.
-//   2. Priorities: Critical/High work overtakes Low background work on a saturated worker, while Low
+//   2. Priorities: Critical/High work overtakes Low background work on a saturated worker, while
+//   Low
 //      still makes progress (no starvation).
 //   3. Join: results and exceptions travel back to the joiner.
 //   4. Cancel: a long sleep is interrupted; the task's joiner sees spindle::Cancelled.
@@ -70,7 +71,8 @@ int main() {
     for (auto& r : reqs) n += r.join();
     return n;
   });
-  std::printf("[sleep]    %ld fibers slept 20 ms each, all done in %.1f ms\n", handled, ms_since(t0));
+  std::printf("[sleep]    %ld fibers slept 20 ms each, all done in %.1f ms\n", handled,
+              ms_since(t0));
 
   // 2. Priorities on a saturated runtime: background Low work fills both workers; then Critical and
   //    High jobs arrive and overtake it. Low still completes.
@@ -91,16 +93,18 @@ int main() {
           spindle::TaskPriority::Low));
     }
     auto t1 = std::chrono::steady_clock::now();
-    auto critical = rt.spawn_with_priority([&] { return low_done.load(); },
-                                           spindle::TaskPriority::Critical);
-    auto high = rt.spawn_with_priority([&] { return low_done.load(); }, spindle::TaskPriority::High);
+    auto critical =
+        rt.spawn_with_priority([&] { return low_done.load(); }, spindle::TaskPriority::Critical);
+    auto high =
+        rt.spawn_with_priority([&] { return low_done.load(); }, spindle::TaskPriority::High);
     int low_before_critical = critical.join();
     double critical_ms = ms_since(t1);
     int low_before_high = high.join();
     for (auto& b : background) b.join();
-    std::printf("[priority] Critical ran after %d of 2000 Low jobs (%.2f ms), High after %d; "
-                "all Low done in %.0f ms\n",
-                low_before_critical, critical_ms, low_before_high, ms_since(t1));
+    std::printf(
+        "[priority] Critical ran after %d of 2000 Low jobs (%.2f ms), High after %d; "
+        "all Low done in %.0f ms\n",
+        low_before_critical, critical_ms, low_before_high, ms_since(t1));
   }
 
   // 3. Join: values and exceptions come back to the joiner.
@@ -110,7 +114,8 @@ int main() {
   try {
     failing.join();
   } catch (const std::runtime_error& e) {
-    std::printf("[join]     exception: %s (state %s)\n", e.what(), spindle::to_string(failing.state()));
+    std::printf("[join]     exception: %s (state %s)\n", e.what(),
+                spindle::to_string(failing.state()));
   }
 
   // 4. Cancel: interrupt a fiber blocked in a one-hour sleep.

@@ -3,6 +3,8 @@
 #include "spindle/fiber/stack_pool.hpp"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,12 +26,18 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 namespace spindle::fiber {
 namespace {
 
 // kMaxStacksPerSlab bounds how many stacks one mmap reserves.
 constexpr std::size_t kMaxStacksPerSlab = 64;
+// Pre-faulting the top page of every stack of a new slab costs at most this much RSS for stacks
+// not handed out yet.
+static_assert((kMaxStacksPerSlab - 1) * 4096 <= std::size_t{256} << 10);
 // kMaxSlabBytes bounds one slab's virtual size (matters under strict overcommit, where NORESERVE is
 // ignored).
 constexpr std::size_t kMaxSlabBytes = std::size_t{256} << 20;
@@ -73,6 +81,66 @@ GuardMode process_guard_mode() {
   return g_guard_mode;
 }
 
+// BatchState records whether the kernel accepts one kind of batched process_madvise call.
+enum BatchState : int { kBatchUnknown, kBatchWorks, kBatchRefused };
+
+std::atomic<int> g_batch_guard{kBatchUnknown};     // MADV_GUARD_INSTALL
+std::atomic<int> g_batch_populate{kBatchUnknown};  // MADV_POPULATE_WRITE
+
+std::mutex g_pidfd_mu;
+int g_pidfd = -1;       // guarded by g_pidfd_mu
+pid_t g_pidfd_pid = 0;  // the process g_pidfd was opened in
+
+// self_pidfd returns a pidfd for this process, opened on first use and kept open; -1 with errno
+// set if pidfd_open fails. A child of fork() inherits its parent's pidfd, which would make
+// process_madvise a (refused) remote call, so the child opens its own; the inherited descriptor is
+// left alone (the child may have closed or reused that number).
+int self_pidfd() noexcept {
+  const pid_t pid = ::getpid();
+  std::lock_guard<std::mutex> lock(g_pidfd_mu);
+  if (g_pidfd < 0 || g_pidfd_pid != pid) {
+    const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -1;
+    g_pidfd = static_cast<int>(fd);
+    g_pidfd_pid = pid;
+  }
+  return g_pidfd;
+}
+
+// forget_pidfd drops the cached pidfd `fd` after the kernel said it is not a pidfd (EBADF: the
+// application closed it); the next call opens a new one.
+void forget_pidfd(int fd) noexcept {
+  std::lock_guard<std::mutex> lock(g_pidfd_mu);
+  if (g_pidfd == fd) g_pidfd = -1;
+}
+
+// advise_batch applies `advice` to the `n` ranges in `iov` with one process_madvise() call on this
+// process and returns whether all of them were advised. The first call for each advice is the
+// probe: if the kernel refuses (ENOSYS: no process_madvise or pidfd_open; EINVAL: advice not
+// allowed through process_madvise; EPERM), `state` remembers it and later calls return false at
+// once, so callers fall back to their per-range path.
+bool advise_batch(std::atomic<int>& state, const iovec* iov, std::size_t n, int advice) noexcept {
+  const int st = state.load(std::memory_order_relaxed);
+  if (st == kBatchRefused) return false;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += iov[i].iov_len;
+  const int fd = self_pidfd();
+  long rc = -1;
+  if (fd >= 0) rc = ::syscall(SYS_process_madvise, fd, iov, n, advice, 0u);
+  if (rc >= 0 && static_cast<std::size_t>(rc) == total) {
+    if (st != kBatchWorks) state.store(kBatchWorks, std::memory_order_relaxed);
+    return true;
+  }
+  if (rc < 0) {
+    const int err = errno;
+    if (err == EBADF && fd >= 0) forget_pidfd(fd);
+    if (st == kBatchUnknown && (err == ENOSYS || err == EINVAL || err == EPERM)) {
+      state.store(kBatchRefused, std::memory_order_relaxed);
+    }
+  }
+  return false;  // refused, or failed part-way (e.g. ENOMEM): the caller redoes it per range
+}
+
 // read_max_map_count returns vm.max_map_count, or -1 if it cannot be read.
 long read_max_map_count() noexcept {
   std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r");
@@ -92,12 +160,14 @@ struct alignas(64) Cache {
 };
 
 // Slab is one mmap holding `slots` guard+stack slots, the first `fresh_from` of which were handed
-// out once.
+// out once. `guarded` says that every slot's guard was installed when the slab was mapped (batched
+// MADV_GUARD_INSTALL); otherwise each guard is installed when its stack is first handed out.
 struct Slab {
   char* base;
   std::size_t bytes;
   std::size_t slots;
   std::size_t fresh_from;
+  bool guarded;
 };
 
 // bad_cache_index throws std::out_of_range for a cache index passed to StackPool::`fn`.
@@ -164,15 +234,18 @@ struct StackPool::Impl {
   }
 
   // fresh_locked carves a never-used slot out of the newest slab (mapping a new slab if needed) and
-  // installs its guard. Throws std::system_error when the kernel refuses.
+  // installs its guard unless the slab's guards were installed in one batch. Throws
+  // std::system_error when the kernel refuses.
   void* fresh_locked() {
     if (slabs.empty() || slabs.back().fresh_from == slabs.back().slots) map_slab_locked();
     Slab& s = slabs.back();
     char* guard = s.base + s.fresh_from * slot_bytes;
-    int rc = mode == GuardMode::GuardInstall ? ::madvise(guard, guard_size, MADV_GUARD_INSTALL)
-                                             : ::mprotect(guard, guard_size, PROT_NONE);
-    if (rc != 0)
-      fail(errno, mode == GuardMode::GuardInstall ? "madvise(MADV_GUARD_INSTALL)" : "mprotect");
+    if (!s.guarded) {
+      int rc = mode == GuardMode::GuardInstall ? ::madvise(guard, guard_size, MADV_GUARD_INSTALL)
+                                               : ::mprotect(guard, guard_size, PROT_NONE);
+      if (rc != 0)
+        fail(errno, mode == GuardMode::GuardInstall ? "madvise(MADV_GUARD_INSTALL)" : "mprotect");
+    }
     ++s.fresh_from;
     carved.store(carved.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return guard + guard_size;
@@ -195,7 +268,27 @@ struct StackPool::Impl {
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p == MAP_FAILED) fail(errno, "mmap");
-    slabs.push_back(Slab{static_cast<char*>(p), bytes, stacks_per_slab, 0});
+    char* base = static_cast<char*>(p);
+    // One iovec per slot: its guard page (GuardInstall mode), then the top page of its stack.
+    iovec iov[kMaxStacksPerSlab];
+    bool guarded = false;
+    if (mode == GuardMode::GuardInstall) {
+      for (std::size_t i = 0; i < stacks_per_slab; ++i) {
+        iov[i] = iovec{base + i * slot_bytes, guard_size};
+      }
+      guarded = advise_batch(g_batch_guard, iov, stacks_per_slab, MADV_GUARD_INSTALL);
+    }
+    // Pre-fault the page just below each stack's top (the context frame and the fiber's first
+    // frames live there) so that starting a fiber on a fresh stack takes no page fault: one call
+    // for the slab instead of one fault per stack. At most (stacks_per_slab - 1) pages of RSS go
+    // to stacks not handed out yet. Best effort: on failure each fiber faults its page in itself
+    // (per-stack madvise(MADV_POPULATE_WRITE) is slower than that fault, so there is no fallback).
+    const std::size_t page = page_size();
+    for (std::size_t i = 0; i < stacks_per_slab; ++i) {
+      iov[i] = iovec{base + (i + 1) * slot_bytes - page, page};
+    }
+    advise_batch(g_batch_populate, iov, stacks_per_slab, MADV_POPULATE_WRITE);
+    slabs.push_back(Slab{base, bytes, stacks_per_slab, 0, guarded});
     reserved.store(total, std::memory_order_relaxed);
     mapped_bytes.store(mapped_bytes.load(std::memory_order_relaxed) + bytes,
                        std::memory_order_relaxed);

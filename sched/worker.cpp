@@ -226,6 +226,10 @@ void Worker::after_switch(fiber::Transfer tr) {
   switch (kind) {
     case SwitchKind::kYield:
       push_local(prev);
+      // A sleeping worker may take it if this one is about to run something long (without this, a
+      // yielded fiber waits for its own worker even when others are idle). With one worker there is
+      // nobody to tell, and the fence stays off the single-threaded yield path.
+      if (multi_worker_stealing_) rt->notify_work();
       break;
     case SwitchKind::kPark: {
       std::uint32_t expected = kParkRunning;
@@ -442,6 +446,7 @@ void Worker::idle_wait() {
 void Worker::run() {
   tls_worker = this;
   thread_eh_ = thread_eh_state();
+  multi_worker_stealing_ = rt->workers.size() > 1 && rt->cfg.enable_work_stealing;
   fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();

@@ -10,7 +10,8 @@ void spindle_sys_sleep_ms(uint32_t ms) {
   struct timespec req;
   req.tv_sec = (time_t)(ms / 1000u);
   req.tv_nsec = (long)(ms % 1000u) * 1000000L;
-  /* clock_nanosleep returns the error number (it does not set errno); restart on EINTR with the rest. */
+  /* clock_nanosleep returns the error number (it does not set errno); restart on EINTR with the
+   * rest. */
   struct timespec rem;
   while (clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem) == EINTR) {
     req = rem;
@@ -23,11 +24,17 @@ static uint64_t read_clock_ns(clockid_t id) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t spindle_sys_monotonic_time_ns(void) { return read_clock_ns(CLOCK_MONOTONIC); }
+uint64_t spindle_sys_monotonic_time_ns(void) {
+  return read_clock_ns(CLOCK_MONOTONIC);
+}
 
-uint64_t spindle_sys_cpu_time_ns(void) { return read_clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t spindle_sys_cpu_time_ns(void) {
+  return read_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
 
-void spindle_sys_yield(void) { sched_yield(); }
+void spindle_sys_yield(void) {
+  sched_yield();
+}
 
 uint32_t spindle_sys_cpu_count(void) {
 #if defined(__linux__)

@@ -4,6 +4,8 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +38,13 @@
 #if __has_feature(address_sanitizer)
 #define SPINDLE_TEST_SANITIZED 1
 #endif
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
 #endif
 
 namespace spindle::fiber {
@@ -109,6 +118,32 @@ void fault_write(void* p) {
   ::signal(SIGBUS, SIG_DFL);
   *static_cast<volatile char*>(p) = 1;
   ::_exit(3);  // not reached when the guard works
+}
+
+// kernel_batches returns whether this kernel accepts process_madvise(pidfd of this process,
+// `advice`) on a scratch mapping: the condition under which StackPool batches that advice per slab.
+bool kernel_batches(int advice) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  const long fd = ::syscall(SYS_pidfd_open, ::getpid(), 0);
+  bool ok = false;
+  if (fd >= 0) {
+    iovec iov{p, page};
+    ok = ::syscall(SYS_process_madvise, fd, &iov, 1, advice, 0u) == static_cast<long>(page);
+    ::close(static_cast<int>(fd));
+  }
+  ::munmap(p, page);
+  return ok;
+}
+
+// resident returns whether the page holding `p` is in memory (mincore).
+bool resident(const void* p) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(page - 1));
+  unsigned char v = 0;
+  if (::mincore(start, page, &v) != 0) throw std::system_error(errno, std::generic_category());
+  return (v & 1) != 0;
 }
 
 TEST(StackPool, RejectsBadArguments) {
@@ -264,6 +299,62 @@ TEST(StackPool, GuardBelowEveryStackFaults) {
   pool.release(0, b);
 }
 
+TEST(StackPool, GuardsOfAFreshSlabFault) {
+  // 64 stacks of 64 KiB form one slab. Every guard checked here was installed when the slab was
+  // mapped (batched MADV_GUARD_INSTALL), or when its own stack was first handed out otherwise.
+  StackPool pool(64 * kKiB, 0, 1);
+  std::vector<Stack> held;
+  for (int i = 0; i < 64; ++i) held.push_back(pool.acquire(0));
+  ASSERT_EQ(pool.stats().reserved, 64u);
+  const std::size_t guard = pool.guard_size();
+  for (std::size_t i : {std::size_t{1}, std::size_t{31}, std::size_t{63}}) {
+    for (char* p :
+         {static_cast<char*>(held[i].limit) - 1, static_cast<char*>(held[i].limit) - guard}) {
+      const ChildResult r = run_in_child([p] { fault_write(p); });
+      EXPECT_TRUE(killed_by(r, SIGSEGV))
+          << "stack " << i << ", status " << r.status << ": " << r.output;
+    }
+  }
+  for (Stack s : held) pool.release(0, s);
+  // With batched guards, the guard of a slot not handed out yet (just above the first stack of a
+  // new slab: slots are guard + stack, back to back) already faults.
+  if (pool.guard_mode() == GuardMode::GuardInstall && kernel_batches(MADV_GUARD_INSTALL)) {
+    StackPool fresh(64 * kKiB, 0, 1);
+    Stack first = fresh.acquire(0);
+    char* next_guard = static_cast<char*>(first.top());
+    const ChildResult r = run_in_child([next_guard] { fault_write(next_guard); });
+    EXPECT_TRUE(killed_by(r, SIGSEGV)) << "status " << r.status << ": " << r.output;
+    fresh.release(0, first);
+  }
+}
+
+TEST(StackPool, FreshStackTopPageIsPrefaulted) {
+  if (!kernel_batches(MADV_POPULATE_WRITE)) {
+    GTEST_SKIP() << "process_madvise(MADV_POPULATE_WRITE) not available: fresh stacks fault in use";
+  }
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  StackPool pool(64 * kKiB, 0, 1);
+  std::vector<Stack> held;
+  for (int i = 0; i < 64; ++i) held.push_back(pool.acquire(0));  // one slab
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    const char* top = static_cast<const char*>(held[i].top());
+    // Only the page just below top() is resident, before anything touched the stack.
+    EXPECT_TRUE(resident(top - 64)) << "stack " << i;
+    EXPECT_TRUE(resident(top - page)) << "stack " << i;
+    EXPECT_FALSE(resident(top - page - 1)) << "stack " << i;
+    EXPECT_FALSE(resident(held[i].limit)) << "stack " << i;
+  }
+  // A stack that went cold (pool_size 0) gave its top page back; it faults in again on use.
+  pool.release(0, held.back());
+  EXPECT_FALSE(resident(static_cast<const char*>(held.back().top()) - 64));
+  Stack again = pool.acquire(0);
+  ASSERT_EQ(again.limit, held.back().limit);
+  static_cast<volatile char*>(again.top())[-64] = 1;
+  EXPECT_TRUE(resident(static_cast<const char*>(again.top()) - 64));
+  held.back() = again;
+  for (Stack s : held) pool.release(0, s);
+}
+
 TEST(StackPool, HundredThousandStacksUseFewMappings) {
   StackPool probe(64 * kKiB, 0, 1);
   if (probe.guard_mode() != GuardMode::GuardInstall) {
@@ -274,7 +365,8 @@ TEST(StackPool, HundredThousandStacksUseFewMappings) {
   std::vector<Stack> held;
   held.reserve(kStacks);
   for (std::size_t i = 0; i < kStacks; ++i) held.push_back(pool.acquire(0));
-  // Touch the top word of every 64th stack (touching all would cost 4 KiB of RSS each).
+  // Touch the top word of every 64th stack (the top page of every stack is resident anyway when
+  // fresh slabs are pre-faulted: 4 KiB of RSS each).
   for (std::size_t i = 0; i < kStacks; i += 64) static_cast<std::uint64_t*>(held[i].top())[-1] = i;
   const std::size_t maps = count_maps();
   std::cout << "mappings with " << kStacks << " stacks: " << maps << "\n";

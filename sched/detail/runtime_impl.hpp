@@ -126,7 +126,8 @@ class Worker {
   std::uint64_t rng_;
   std::uint64_t id_next_ = 0, id_end_ = 0;
   std::uint32_t poll_every_ = 16, poll_countdown_ = 16;
-  unsigned local_bits_ = 0;  // (owner) local levels that may hold tasks; see worker.cpp
+  unsigned local_bits_ = 0;             // (owner) local levels that may hold tasks; see worker.cpp
+  bool multi_worker_stealing_ = false;  // more than one worker and stealing enabled
   std::uint64_t last_poll_ns_ = 0;
   std::vector<TaskCore*> scratch_;
 

@@ -1,5 +1,5 @@
-// spindle/fiber/context.hpp: execution contexts and the context switch (Boost.Context fcontext), with
-// AddressSanitizer and ThreadSanitizer fiber annotations on every switch when built with them.
+// spindle/fiber/context.hpp: execution contexts and the context switch (Boost.Context fcontext),
+// with AddressSanitizer and ThreadSanitizer fiber annotations on every switch when built with them.
 #pragma once
 
 #include <cstddef>
@@ -46,20 +46,20 @@ struct Transfer;
 Transfer first_resume(boost::context::detail::transfer_t t) noexcept;
 [[noreturn]] void switch_final(Context& from, Context& to, void* data) noexcept;
 
-// Transfer is what a resumed context receives: the context that switched to it (already saved, so it may
-// be resumed by anyone from now on) and the pointer that context passed along.
+// Transfer is what a resumed context receives: the context that switched to it (already saved, so
+// it may be resumed by anyone from now on) and the pointer that context passed along.
 struct Transfer {
   Context* from;
   void* data;
 };
 
-// ContextEntry is the function a new context starts in. Its first call must be first_resume(t); it must
-// never return: it ends with switch_final().
+// ContextEntry is the function a new context starts in. Its first call must be first_resume(t); it
+// must never return: it ends with switch_final().
 using ContextEntry = void (*)(boost::context::detail::transfer_t) noexcept;
 
 // Context is one suspended or running execution context: either an OS thread's own stack
-// (Context::for_current_thread) or a fiber stack (Context::make). Not copyable or movable: the switch code
-// keeps pointers to it.
+// (Context::for_current_thread) or a fiber stack (Context::make). Not copyable or movable: the
+// switch code keeps pointers to it.
 class Context {
  public:
   Context() = default;
@@ -68,11 +68,11 @@ class Context {
 
   // make prepares this context to run `entry` on `stack` when first switched to. Never throws.
   void make(const Stack& stack, ContextEntry entry) noexcept;
-  // bind_current_thread makes this context represent the calling OS thread's own stack, so fibers can
-  // switch back to it. Never throws.
+  // bind_current_thread makes this context represent the calling OS thread's own stack, so fibers
+  // can switch back to it. Never throws.
   void bind_current_thread() noexcept;
-  // release frees the sanitizer state of a finished fiber context. Call it after the context has switched
-  // away for the last time (never on the running context).
+  // release frees the sanitizer state of a finished fiber context. Call it after the context has
+  // switched away for the last time (never on the running context).
   void release() noexcept;
 
   // valid says whether the context holds a saved state that can be resumed.
@@ -114,9 +114,9 @@ inline Transfer on_resume(boost::context::detail::transfer_t t) noexcept {
   return Transfer{from, data};
 }
 
-// switch_context suspends the running context `from` and resumes `to`, handing it `data`. It returns when
-// some context later switches back to `from`, with that context and its data. `to` must be valid and not
-// running; `from` must be the running context. Never throws.
+// switch_context suspends the running context `from` and resumes `to`, handing it `data`. It
+// returns when some context later switches back to `from`, with that context and its data. `to`
+// must be valid and not running; `from` must be the running context. Never throws.
 inline Transfer switch_context(Context& from, Context& to, void* data) noexcept {
   detail::SwitchPacket packet{&from, data};
 #if SPINDLE_ASAN
@@ -145,12 +145,12 @@ inline Transfer switch_context(Context& from, Context& to, void* data) noexcept 
 #endif
 }
 
-// switch_final leaves `from` for good (its fiber has finished) and resumes `to` with `data`. The resumed
-// side receives `from` in its Transfer and may then release `from`'s stack. Never returns.
+// switch_final leaves `from` for good (its fiber has finished) and resumes `to` with `data`. The
+// resumed side receives `from` in its Transfer and may then release `from`'s stack. Never returns.
 [[noreturn]] void switch_final(Context& from, Context& to, void* data) noexcept;
 
-// first_resume must be the first call in a ContextEntry: it completes the switch that started the context
-// (including sanitizer bookkeeping) and returns what the starter passed.
+// first_resume must be the first call in a ContextEntry: it completes the switch that started the
+// context (including sanitizer bookkeeping) and returns what the starter passed.
 Transfer first_resume(boost::context::detail::transfer_t t) noexcept;
 
 }  // namespace spindle::fiber

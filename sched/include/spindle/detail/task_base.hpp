@@ -24,8 +24,8 @@ class TaskBase {
   // run invokes the callable on the task's fiber and stores the result; exceptions propagate to the
   // runtime, which stores them in `error`.
   virtual void run() = 0;
-  // destroy ends the lifetime of the whole object: callable or result, and `error` (the runtime frees
-  // the memory).
+  // destroy ends the lifetime of the whole object: callable or result, and `error` (the runtime
+  // frees the memory).
   virtual void destroy() noexcept = 0;
 
   // error is the exception the task ended with (Failed or Cancelled), else null.
