@@ -41,6 +41,9 @@ static_assert((kMaxStacksPerSlab - 1) * 4096 <= std::size_t{256} << 10);
 // kMaxSlabBytes bounds one slab's virtual size (matters under strict overcommit, where NORESERVE is
 // ignored).
 constexpr std::size_t kMaxSlabBytes = std::size_t{256} << 20;
+// kTrimBatch is how many stacks going cold a cache collects before it returns their memory with one
+// process_madvise(MADV_DONTNEED) call (one TLB shootdown instead of one per stack).
+constexpr std::size_t kTrimBatch = 64;
 // kMaxCacheCapacity bounds one per-thread cache so that a huge pool_size does not allocate a huge
 // array.
 constexpr std::size_t kMaxCacheCapacity = 4096;
@@ -86,6 +89,7 @@ enum BatchState : int { kBatchUnknown, kBatchWorks, kBatchRefused };
 
 std::atomic<int> g_batch_guard{kBatchUnknown};     // MADV_GUARD_INSTALL
 std::atomic<int> g_batch_populate{kBatchUnknown};  // MADV_POPULATE_WRITE
+std::atomic<int> g_batch_dontneed{kBatchUnknown};  // MADV_DONTNEED
 
 std::mutex g_pidfd_mu;
 int g_pidfd = -1;       // guarded by g_pidfd_mu
@@ -151,12 +155,15 @@ long read_max_map_count() noexcept {
   return v;
 }
 
-// Cache is one thread's lock-free stack cache: an array of stack limits used as a LIFO. `count` is
-// written only by the owner (relaxed load + store, no locked RMW) and read by stats() from any
-// thread.
+// Cache is one thread's lock-free stack cache: an array of stack limits used as a LIFO, and a batch
+// of stacks going cold whose memory has not been returned yet (`trimming`, also a LIFO: acquire()
+// takes them back before going to the depot). The counts are written only by the owner (relaxed
+// load + store, no locked RMW) and read by stats() from any thread.
 struct alignas(64) Cache {
   void** slots = nullptr;
   std::atomic<std::size_t> count{0};
+  std::atomic<std::size_t> trimming_count{0};
+  void* trimming[kTrimBatch] = {};
 };
 
 // Slab is one mmap holding `slots` guard+stack slots, the first `fresh_from` of which were handed
@@ -203,7 +210,7 @@ struct StackPool::Impl {
   std::vector<Slab> slabs;
   std::atomic<std::size_t> depot_count{0};
   std::atomic<std::size_t> cold_count{0};
-  std::atomic<std::size_t> carved{0};  // slots ever handed out (in use + pooled + cold)
+  std::atomic<std::size_t> carved{0};  // slots ever handed out (in use + pooled + trimming + cold)
   std::atomic<std::size_t> reserved{0};
   std::atomic<std::size_t> mapped_bytes{0};
 
@@ -302,11 +309,19 @@ struct StackPool::Impl {
     return n;
   }
 
-  // in_use returns the number of stacks handed out: every carved slot that is neither warm nor
-  // cold. The hot path keeps no counter of its own; a snapshot racing with other caches may be
-  // briefly off.
+  // trimming returns the number of stacks waiting in the caches' batches to go cold.
+  std::size_t trimming() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < num_caches; ++i)
+      n += caches[i].trimming_count.load(std::memory_order_relaxed);
+    return n;
+  }
+
+  // in_use returns the number of stacks handed out: every carved slot that is neither warm, nor
+  // waiting to go cold, nor cold. The hot path keeps no counter of its own; a snapshot racing with
+  // other caches may be briefly off.
   std::size_t in_use() const noexcept {
-    const std::size_t idle = pooled() + cold_count.load(std::memory_order_relaxed);
+    const std::size_t idle = pooled() + trimming() + cold_count.load(std::memory_order_relaxed);
     const std::size_t all = carved.load(std::memory_order_relaxed);
     return all > idle ? all - idle : 0;
   }
@@ -323,8 +338,8 @@ struct StackPool::Impl {
   }
 
   // release_slow gives `p` back when cache `c` is full: moves a batch of the cache's oldest stacks
-  // to the depot, and if the depot is full too, returns the stack's memory to the OS and files it
-  // as cold.
+  // to the depot, and if the depot is full too, adds the stack to the cache's batch of stacks going
+  // cold (returning the memory of the whole batch once it is full).
   [[gnu::noinline]] void release_slow(Cache& c, void* p) noexcept {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -347,12 +362,29 @@ struct StackPool::Impl {
         return;
       }
     }
-    // Only the usable range is dropped: the guard below is untouched, so it stays installed (a
-    // guard marker or a PROT_NONE page) and a reused cold stack needs no syscall.
-    ::madvise(p, stack_size, MADV_DONTNEED);
+    const std::size_t n = c.trimming_count.load(std::memory_order_relaxed);
+    c.trimming[n] = p;
+    c.trimming_count.store(n + 1, std::memory_order_relaxed);
+    if (n + 1 == kTrimBatch) trim(c);
+  }
+
+  // trim returns the memory of the stacks in cache `c`'s batch to the OS, with one
+  // process_madvise(MADV_DONTNEED) call (per stack madvise if the kernel refuses that), and files
+  // them as cold. Only the usable range is dropped: the guard below is untouched, so it stays
+  // installed (a guard marker or a PROT_NONE page) and a reused cold stack needs no syscall.
+  [[gnu::noinline]] void trim(Cache& c) noexcept {
+    const std::size_t n = c.trimming_count.load(std::memory_order_relaxed);
+    if (n == 0) return;
+    iovec iov[kTrimBatch];
+    for (std::size_t i = 0; i < n; ++i) iov[i] = iovec{c.trimming[i], stack_size};
+    if (!advise_batch(g_batch_dontneed, iov, n, MADV_DONTNEED)) {
+      for (std::size_t i = 0; i < n; ++i) ::madvise(c.trimming[i], stack_size, MADV_DONTNEED);
+    }
     std::lock_guard<std::mutex> lock(mu);
-    cold.push_back(p);  // capacity reserved in map_slab_locked: never allocates
+    // Capacity reserved in map_slab_locked: never allocates.
+    cold.insert(cold.end(), c.trimming, c.trimming + n);
     cold_count.store(cold.size(), std::memory_order_relaxed);
+    c.trimming_count.store(0, std::memory_order_relaxed);
   }
 };
 
@@ -393,6 +425,7 @@ StackPool::StackPool(std::size_t stack_size, std::size_t pool_size, std::size_t 
 }
 
 StackPool::~StackPool() {
+  // Stacks still waiting in a batch to go cold are not advised first: munmap returns their memory.
   for (const Slab& s : impl_->slabs) ::munmap(s.base, s.bytes);
   for (std::size_t i = 0; i < impl_->num_caches; ++i) delete[] impl_->caches[i].slots;
   delete[] impl_->caches;
@@ -409,6 +442,11 @@ Stack StackPool::acquire(std::size_t cache) {
   if (count > 0) [[likely]] {
     p = c.slots[count - 1];
     c.count.store(count - 1, std::memory_order_relaxed);
+  } else if (const std::size_t t = c.trimming_count.load(std::memory_order_relaxed); t > 0) {
+    // A stack waiting to go cold is still warm: taking it back saves the depot mutex, the
+    // madvise and the page faults.
+    p = c.trimming[t - 1];
+    c.trimming_count.store(t - 1, std::memory_order_relaxed);
   } else {
     p = im.refill(c);
   }
@@ -434,6 +472,15 @@ void StackPool::release(std::size_t cache, Stack stack) noexcept {
   im.release_slow(c, stack.limit);
 }
 
+void StackPool::trim(std::size_t cache) noexcept {
+  Impl& im = *impl_;
+  if (cache >= im.num_caches) [[unlikely]] {
+    std::fputs("spindle::fiber::StackPool::trim: cache index out of range\n", stderr);
+    std::abort();
+  }
+  im.trim(im.caches[cache]);
+}
+
 std::size_t StackPool::stack_size() const noexcept {
   return impl_->stack_size;
 }
@@ -451,6 +498,7 @@ StackPoolStats StackPool::stats() const noexcept {
   StackPoolStats s;
   s.in_use = im.in_use();
   s.pooled = im.pooled();
+  s.trimming = im.trimming();
   s.reserved = im.reserved.load(std::memory_order_relaxed);
   s.mapped_bytes = im.mapped_bytes.load(std::memory_order_relaxed);
   s.guard_mode = im.mode;

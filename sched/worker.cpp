@@ -344,8 +344,12 @@ bool Worker::poll_all_timers(bool force) {
   if (next_timer.load(std::memory_order_relaxed) <= now_tick) {
     any |= poll_timers(this, now_tick, !force) > 0;
   }
+  // Help only a worker that is overdue by more than poll_interval (stuck in a long fiber): an owner
+  // that keeps up would otherwise contend with us for its wheel lock.
+  const std::uint64_t grace =
+      static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / RuntimeImpl::kTickNs + 1;
   for (auto& w : rt->workers) {
-    if (w.get() != this && w->next_timer.load(std::memory_order_relaxed) <= now_tick) {
+    if (w.get() != this && w->next_timer.load(std::memory_order_relaxed) + grace <= now_tick) {
       any |= w->poll_timers(this, now_tick, true) > 0;
     }
   }
@@ -430,6 +434,8 @@ void Worker::idle_wait() {
   rt->full_fence();
   bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
   if (!work) {
+    // Going to sleep: return the memory of stacks waiting in this worker's release batch first.
+    rt->stacks.trim(index);
     counters.parks.add();
     if (rt->debug) log_debug(rt, "worker %u: park", index);
     parker.park(park_timeout_ns());

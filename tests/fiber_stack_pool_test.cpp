@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -228,6 +229,9 @@ TEST(StackPool, PoolSizeZeroReturnsMemoryAndReusesColdStacks) {
   const StackPoolStats before = pool.stats();
   pool.release(0, s);
   EXPECT_EQ(pool.stats().pooled, 0u);
+  EXPECT_EQ(pool.stats().trimming, 1u);
+  pool.trim(0);  // the stack waited in the cache's batch to go cold
+  EXPECT_EQ(pool.stats().trimming, 0u);
   // The pages went back to the OS: none resident, and they read as zero on reuse.
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   std::vector<unsigned char> vec(s.size / page);
@@ -289,6 +293,7 @@ TEST(StackPool, GuardBelowEveryStackFaults) {
   // guarded.
   pool.release(0, first);
   pool.release(0, second);
+  pool.trim(0);
   Stack a = pool.acquire(0);
   Stack b = pool.acquire(0);
   Stack cold = a.limit == second.limit ? a : b;
@@ -346,6 +351,7 @@ TEST(StackPool, FreshStackTopPageIsPrefaulted) {
   }
   // A stack that went cold (pool_size 0) gave its top page back; it faults in again on use.
   pool.release(0, held.back());
+  pool.trim(0);
   EXPECT_FALSE(resident(static_cast<const char*>(held.back().top()) - 64));
   Stack again = pool.acquire(0);
   ASSERT_EQ(again.limit, held.back().limit);
@@ -353,6 +359,77 @@ TEST(StackPool, FreshStackTopPageIsPrefaulted) {
   EXPECT_TRUE(resident(static_cast<const char*>(again.top()) - 64));
   held.back() = again;
   for (Stack s : held) pool.release(0, s);
+}
+
+// count_resident_tops returns how many of `stacks` have the page just below top() in memory.
+std::size_t count_resident_tops(const std::vector<Stack>& stacks) {
+  std::size_t n = 0;
+  for (Stack s : stacks) n += resident(static_cast<const char*>(s.top()) - 1) ? 1 : 0;
+  return n;
+}
+
+TEST(StackPool, ColdStacksReturnMemoryInBatchesAndOnTrim) {
+  // pool_size 4 with one cache: 2 warm in the cache, 2 in the depot; the other 196 releases go
+  // cold, 64 at a time (3 full batches), and the last 4 wait in the batch until trim().
+  StackPool pool(64 * kKiB, 4, 1);
+  std::vector<Stack> held;
+  for (int i = 0; i < 200; ++i) held.push_back(pool.acquire(0));
+  for (Stack s : held) static_cast<volatile char*>(s.top())[-1] = 1;
+  EXPECT_EQ(count_resident_tops(held), 200u);
+  for (Stack s : held) pool.release(0, s);
+  StackPoolStats st = pool.stats();
+  EXPECT_EQ(st.in_use, 0u);
+  EXPECT_EQ(st.pooled, 4u);
+  EXPECT_EQ(st.trimming, 4u);
+  EXPECT_EQ(count_resident_tops(held), 8u);  // warm + waiting in the batch
+  pool.trim(0);
+  st = pool.stats();
+  EXPECT_EQ(st.in_use, 0u);
+  EXPECT_EQ(st.pooled, 4u);
+  EXPECT_EQ(st.trimming, 0u);
+  EXPECT_EQ(count_resident_tops(held), 4u);  // only the warm ones
+  pool.trim(0);                              // an empty batch: nothing to do
+  // Cold stacks are reused without new slabs and read as zero.
+  const std::size_t reserved = st.reserved;
+  for (Stack& s : held) {
+    s = pool.acquire(0);
+    EXPECT_EQ(static_cast<volatile char*>(s.top())[-2], 0);
+  }
+  EXPECT_EQ(pool.stats().reserved, reserved);
+  EXPECT_EQ(pool.stats().in_use, 200u);
+  for (Stack s : held) pool.release(0, s);
+}
+
+TEST(StackPool, StackWaitingToGoColdIsReusedWithoutFault) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  StackPool pool(64 * kKiB, 0, 1);
+  Stack s = pool.acquire(0);
+  std::memset(static_cast<char*>(s.top()) - page, 0x5a, page);
+  pool.release(0, s);
+  EXPECT_EQ(pool.stats().pooled, 0u);
+  EXPECT_EQ(pool.stats().trimming, 1u);
+  EXPECT_EQ(pool.stats().in_use, 0u);
+  Stack again = pool.acquire(0);
+  ASSERT_EQ(again.limit, s.limit);
+  EXPECT_EQ(pool.stats().trimming, 0u);
+  EXPECT_EQ(pool.stats().in_use, 1u);
+  // Its memory was never returned: the page is still resident with its old contents, and writing
+  // it takes no page fault.
+  EXPECT_TRUE(resident(static_cast<const char*>(again.top()) - 1));
+  rusage before{};
+  ASSERT_EQ(::getrusage(RUSAGE_THREAD, &before), 0);
+  volatile char* top = static_cast<volatile char*>(again.top());
+  const char old = top[-1];
+  top[-1] = 1;
+  rusage after{};
+  ASSERT_EQ(::getrusage(RUSAGE_THREAD, &after), 0);
+  EXPECT_EQ(old, 0x5a);
+  EXPECT_EQ(after.ru_minflt, before.ru_minflt);
+  EXPECT_EQ(after.ru_majflt, before.ru_majflt);
+  pool.release(0, again);
+  pool.trim(0);
+  EXPECT_FALSE(resident(static_cast<const char*>(again.top()) - 1));
+  EXPECT_EQ(pool.stats().trimming, 0u);
 }
 
 TEST(StackPool, HundredThousandStacksUseFewMappings) {

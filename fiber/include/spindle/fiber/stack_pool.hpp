@@ -33,9 +33,13 @@ const char* guard_mode_name(GuardMode mode) noexcept;
 
 // StackPoolStats is a snapshot of a StackPool's counters.
 struct StackPoolStats {
-  std::size_t in_use = 0;    // stacks currently handed out by acquire()
-  std::size_t pooled = 0;    // warm stacks ready for reuse (memory still resident), <= pool_size
-  std::size_t reserved = 0;  // stack slots mapped in total (in use + pooled + cold)
+  std::size_t in_use = 0;  // stacks currently handed out by acquire()
+  std::size_t pooled = 0;  // warm stacks ready for reuse (memory still resident), <= pool_size
+  // trimming counts stacks released beyond pool_size whose memory has not been returned yet: they
+  // wait in their cache's batch (at most 63 per cache) until it fills up or trim() is called, and
+  // acquire() on that cache may take them back. Not part of `pooled`.
+  std::size_t trimming = 0;
+  std::size_t reserved = 0;      // stack slots mapped in total (in use + pooled + trimming + cold)
   std::size_t mapped_bytes = 0;  // virtual bytes reserved (stacks + guards)
   GuardMode guard_mode = GuardMode::GuardInstall;
 };
@@ -46,6 +50,13 @@ struct StackPoolStats {
 // releasing thread's cache (no locking) and then in a shared depot (a mutex, taken once per batch);
 // beyond that their memory is returned to the OS (madvise) but the address range is kept for reuse,
 // so acquire() calls mmap only when the pool has never had that many stacks at once.
+//
+// Stacks going cold are collected in the releasing cache (no locking) and their memory is returned
+// in batches of 64 with one process_madvise(MADV_DONTNEED) call, so that a burst of releases costs
+// one TLB shootdown per 64 stacks instead of one per stack (per-stack madvise if the kernel refuses
+// that). Until its batch is full or trim() is called, a stack going cold keeps its memory (at most
+// 63 stacks per cache; counted in StackPoolStats::trimming) and acquire() on that cache takes it
+// back before trying the depot.
 //
 // Guards never split a slab in GuardInstall mode (a slab of up to 64 stacks is one mapping, and
 // adjacent slabs usually merge); in Mprotect mode each guard costs about two mappings. A stack that
@@ -68,9 +79,9 @@ struct StackPoolStats {
 // if the caches alone would exceed pool_size, 0 when pool_size is 0) and moves half of that to or
 // from the depot at once; the depot holds the rest of pool_size.
 //
-// Threading: acquire(c) and release(c, s) for one cache index c must be called by one thread at a
-// time (the worker that owns cache c). Different caches may be used concurrently. stats() may be
-// called from any thread at any time.
+// Threading: acquire(c), release(c, s) and trim(c) for one cache index c must be called by one
+// thread at a time (the worker that owns cache c). Different caches may be used concurrently.
+// stats() may be called from any thread at any time.
 class StackPool {
  public:
   // kMinStackSize is the smallest stack_size accepted (16 KiB).
@@ -97,6 +108,12 @@ class StackPool {
   // released through a different cache than the one it was acquired from. A null stack is ignored.
   // Never throws.
   void release(std::size_t cache, Stack stack) noexcept;
+  // trim returns the memory of the stacks waiting in cache `cache`'s batch to go cold (<
+  // num_caches, else abort) now instead of when the batch fills up: one process_madvise call,
+  // nothing when the batch is empty. Called by the thread owning the cache, like release(); the
+  // scheduler calls it when a worker goes idle. ~StackPool needs no trim() (munmap returns
+  // everything). Never throws.
+  void trim(std::size_t cache) noexcept;
 
   // stack_size returns the usable size of every stack (page-rounded).
   std::size_t stack_size() const noexcept;
