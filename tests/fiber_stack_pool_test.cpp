@@ -424,8 +424,12 @@ TEST(StackPool, StackWaitingToGoColdIsReusedWithoutFault) {
   rusage after{};
   ASSERT_EQ(::getrusage(RUSAGE_THREAD, &after), 0);
   EXPECT_EQ(old, 0x5a);
+#if !SPINDLE_TEST_SANITIZED
+  // (Under ASan/TSan the write also touches the sanitizer's shadow memory, which may fault; the
+  // residency check above already shows the stack page itself needs no fault.)
   EXPECT_EQ(after.ru_minflt, before.ru_minflt);
   EXPECT_EQ(after.ru_majflt, before.ru_majflt);
+#endif
   pool.release(0, again);
   pool.trim(0);
   EXPECT_FALSE(resident(static_cast<const char*>(again.top()) - 1));
