@@ -16,7 +16,7 @@
 
 namespace {
 
-int run_past_the_map_limit() {
+[[maybe_unused]] int run_past_the_map_limit() {
   ::setenv("SPINDLE_FORCE_MPROTECT_GUARDS", "1", 1);
   constexpr int kFibers = 40'000;  // more than 65530 / 2 stacks at once
   spindle::AsyncRuntimeConfig cfg;
