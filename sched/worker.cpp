@@ -157,7 +157,8 @@ inline TaskCore* Worker::next_ready(int yield_level) {
   const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
   const PriorityPolicy::Choice c = policy_.choose(local_bits_ | yield_bit, rt->global.mask());
   if (c.level >= 0 && !c.global) {
-    if (TaskCore* t = queues[c.level].pop()) return t;
+    LocalQueue<TaskCore*>& q = queues[c.level];
+    if (TaskCore* t = multi_worker_stealing_ ? q.pop() : q.pop_unshared()) return t;
   }
   return next_ready_slow(c, yield_level);
 }

@@ -393,3 +393,26 @@ INSTANTIATE_TEST_SUITE_P(CapsAndSeeds, LocalQueueStress,
                          });
 
 }  // namespace
+
+namespace {
+
+// pop_unshared is the owner's pop when no thread steals: FIFO, interleaves with push and pop_half.
+TEST(LocalQueue, PopUnsharedIsFifoAndMixesWithOwnerOps) {
+  spindle::detail::LocalQueue<int*> q(4);
+  int items[16];
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.push(&items[i]));
+    EXPECT_FALSE(q.push(&items[4]));
+    EXPECT_EQ(q.pop_unshared(), &items[0]);
+    EXPECT_EQ(q.pop(), &items[1]);
+    EXPECT_EQ(q.pop_unshared(), &items[2]);
+    EXPECT_EQ(q.size(), 1u);
+    int* out[4];
+    EXPECT_EQ(q.pop_half(out, 4), 1u);
+    EXPECT_EQ(out[0], &items[3]);
+    EXPECT_EQ(q.pop_unshared(), nullptr);
+    EXPECT_TRUE(q.empty());
+  }
+}
+
+}  // namespace

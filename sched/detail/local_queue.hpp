@@ -100,6 +100,18 @@ class LocalQueue {
   }
 
   // pop removes and returns the item at the head, or nullptr if the queue is empty. Owner only.
+  // pop_unshared is pop() for a queue no thread ever steals from (one worker, or stealing
+  // disabled): only the owner moves head, so a plain store replaces the CAS. Other threads may
+  // still read size()/empty().
+  T pop_unshared() noexcept {
+    const std::uint64_t t = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t h = head_.load(std::memory_order_relaxed);
+    if (h == t) return nullptr;
+    const T item = slots_[h & mask_].load(std::memory_order_relaxed);
+    head_.store(h + 1, std::memory_order_release);
+    return item;
+  }
+
   T pop() noexcept {
     const std::uint64_t t = tail_.load(std::memory_order_relaxed);
     std::uint64_t h = head_.load(std::memory_order_acquire);
