@@ -204,7 +204,6 @@ bool Worker::start_task(TaskCore* t) {
   t->dbg.stack_limit = stack.limit;
   t->dbg.stack_size = stack.size;
   t->dbg.guard_size = rt->stacks.guard_size();
-  t->has_stack = true;
   t->started = true;
   t->ctx.make(stack, &fiber_entry);
   t->state.store(TaskState::Running, std::memory_order_relaxed);
@@ -245,15 +244,10 @@ void Worker::after_switch(fiber::Transfer tr) {
     case SwitchKind::kFinish:
       rt->stacks.release(
           index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
-      prev->has_stack = false;
       prev->ctx.release();
       task_unref(prev);
       break;
   }
-}
-
-void worker_after_switch(Worker* w, fiber::Transfer tr) {
-  w->after_switch(tr);
 }
 
 void Worker::switch_from_fiber(SwitchKind kind) {

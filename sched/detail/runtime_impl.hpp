@@ -132,7 +132,6 @@ class Worker {
   std::vector<TaskCore*> scratch_;
 
   friend void fiber_entry(boost::context::detail::transfer_t t) noexcept;
-  friend void worker_after_switch(Worker* w, fiber::Transfer tr);
 };
 
 // current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with

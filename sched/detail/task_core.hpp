@@ -43,7 +43,6 @@ struct alignas(16) TaskCore {
   std::atomic<bool> cancel{false};
   TaskPriority priority = TaskPriority::Normal;
   bool started = false;
-  bool has_stack = false;
 };
 
 // kCoreSize is the offset of the TaskBase behind its TaskCore.
