@@ -300,6 +300,16 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
   std::terminate();  // unreachable: a finished fiber is never resumed
 }
 
+std::uint64_t Worker::help_grace_ticks() const noexcept {
+  return static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / RuntimeImpl::kTickNs + 1;
+}
+
+bool Worker::timer_due_for(const Worker& w, std::uint64_t now_tick) const noexcept {
+  const std::uint64_t next = w.next_timer.load(std::memory_order_relaxed);
+  if (next == TimerWheel::kNever) return false;
+  return next + (&w == this ? 0 : help_grace_ticks()) <= now_tick;
+}
+
 std::size_t Worker::poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only) {
   if (try_only) {
     if (!timer_lock.try_lock()) return 0;
@@ -339,12 +349,11 @@ bool Worker::poll_all_timers(bool force) {
   if (next_timer.load(std::memory_order_relaxed) <= now_tick) {
     any |= poll_timers(this, now_tick, !force) > 0;
   }
-  // Help only a worker that is overdue by more than poll_interval (stuck in a long fiber): an owner
-  // that keeps up would otherwise contend with us for its wheel lock.
-  const std::uint64_t grace =
-      static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / RuntimeImpl::kTickNs + 1;
+  // Help only a worker that is overdue (stuck in a long fiber): an owner that keeps up would
+  // otherwise contend with us for its wheel lock. has_visible_work and park_timeout_ns use the same
+  // rule.
   for (auto& w : rt->workers) {
-    if (w.get() != this && w->next_timer.load(std::memory_order_relaxed) + grace <= now_tick) {
+    if (w.get() != this && timer_due_for(*w, now_tick)) {
       any |= w->poll_timers(this, now_tick, true) > 0;
     }
   }
@@ -400,7 +409,7 @@ bool Worker::has_visible_work() {
   }
   const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
   for (auto& w : rt->workers) {
-    if (w->next_timer.load(std::memory_order_relaxed) <= now_tick) return true;
+    if (timer_due_for(*w, now_tick)) return true;
   }
   return false;
 }
@@ -408,7 +417,9 @@ bool Worker::has_visible_work() {
 std::int64_t Worker::park_timeout_ns() {
   std::uint64_t earliest = TimerWheel::kNever;
   for (auto& w : rt->workers) {
-    earliest = std::min(earliest, w->next_timer.load(std::memory_order_relaxed));
+    const std::uint64_t next = w->next_timer.load(std::memory_order_relaxed);
+    if (next == TimerWheel::kNever) continue;
+    earliest = std::min(earliest, w.get() == this ? next : next + help_grace_ticks());
   }
   if (earliest == TimerWheel::kNever) return -1;
   const std::uint64_t now = spindle_sys_monotonic_time_ns();

@@ -115,6 +115,11 @@ class Worker {
   bool has_visible_work();
   std::int64_t park_timeout_ns();
   bool poll_all_timers(bool force);
+  // help_grace_ticks is how overdue another worker's timers must be before this one fires them.
+  std::uint64_t help_grace_ticks() const noexcept;
+  // timer_due_for says whether worker `w`'s wheel needs firing by this worker now (its own: when
+  // due; another's: when overdue by help_grace_ticks).
+  bool timer_due_for(const Worker& w, std::uint64_t now_tick) const noexcept;
   void after_switch(fiber::Transfer tr);
   unsigned local_mask() const noexcept;
   void overflow(int level, TaskCore* t);
