@@ -103,27 +103,22 @@ void task_unref(TaskCore* t) noexcept {
 
 void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p) {
   TaskCore* core = core_of(task);
-  if (static_cast<unsigned>(p) >= static_cast<unsigned>(kTaskPriorityLevels)) {
-    task->destroy();
-    task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
-    throw std::invalid_argument("spindle::spawn_with_priority: priority " +
-                                std::to_string(static_cast<unsigned>(p)) +
-                                " is not a TaskPriority (Low..Critical)");
-  }
-  if (rt == nullptr) {
-    rt = current_runtime();
+  try {
+    if (static_cast<unsigned>(p) >= static_cast<unsigned>(kTaskPriorityLevels)) {
+      throw std::invalid_argument("spindle::spawn_with_priority: priority " +
+                                  std::to_string(static_cast<unsigned>(p)) +
+                                  " is not a TaskPriority (Low..Critical)");
+    }
+    if (rt == nullptr) rt = current_runtime();
     if (rt == nullptr) {
-      task->destroy();
-      task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
       throw std::logic_error(
           "spindle::spawn called outside a fiber: use AsyncRuntime::spawn from plain threads");
     }
-  }
-  core->rt = rt;
-  core->priority = p;
-  try {
+    core->rt = rt;
+    core->priority = p;
     rt->submit(core, p);
   } catch (...) {
+    // Never queued: nothing else refers to it.
     task->destroy();
     task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
     throw;
