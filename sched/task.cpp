@@ -243,8 +243,10 @@ void RuntimeImpl::schedule(TaskCore* t) {
   assert(t->rt == this);
   Worker* w = current_worker();
   if (w != nullptr && w->rt == this) {
-    w->push_local(t);
+    w->make_ready(t);
     if (cfg.enable_work_stealing) notify_work();
+  } else if (cfg.migrate_every_switch && workers.size() > 1) {
+    workers[t->last_worker]->migrate(t);  // any worker but the one it last ran on
   } else {
     t->next = nullptr;
     global.push_chain(static_cast<int>(t->priority), t, 1);

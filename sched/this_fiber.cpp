@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "detail/runtime_impl.hpp"
+#include "spindle/detail/wait.hpp"
 #include "spindle/sys.h"
 #include "spindle/this_fiber.hpp"
 
@@ -25,64 +26,6 @@ detail::TaskCore* require_task(const char* what) {
   return t;
 }
 
-// sleep_on_wheel parks the calling fiber until the wheel of the worker it started on fires the tick
-// of `deadline_ns`. It reads no clock: the wheel's time is the last tick a worker observed, and an
-// entry only fires once a worker has seen the clock reach its tick, so the sleep is never short.
-void sleep_on_wheel(detail::Worker* home, detail::TaskCore* self, std::uint64_t deadline_ns) {
-  detail::RuntimeImpl* rt = home->rt;
-  const std::uint64_t deadline_tick = rt->tick_of_deadline(deadline_ns);
-  for (;;) {
-    detail::TimerEntry entry;
-    entry.task = self;
-    {
-      std::lock_guard<detail::SpinLock> g(home->timer_lock);
-      if (deadline_tick <= home->wheel.elapsed()) return;  // a worker has seen that time pass
-      entry.when = deadline_tick;
-      home->wheel.insert(&entry);  // may lower `when` to the wheel's span (re-armed below)
-      home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
-    }
-    for (;;) {
-      detail::current_worker()->park_current();
-      bool linked;
-      bool cancel = detail::cancel_deliverable(self);
-      {
-        std::lock_guard<detail::SpinLock> g(home->timer_lock);
-        linked = entry.linked();
-        if (linked && cancel) {
-          home->wheel.remove(&entry);
-          home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
-        }
-      }
-      if (!linked) break;  // fired
-      if (cancel) throw Cancelled{};
-      // Woken for another reason (a stale notification): keep waiting.
-    }
-    // A fired timer still delivers a pending cancellation at this blocking point.
-    if (detail::cancel_deliverable(self)) throw Cancelled{};
-    if (entry.when >= deadline_tick) return;  // otherwise the wheel capped it: wait for the rest
-  }
-}
-
-// to_monotonic_ns converts a steady_clock time to spindle_sys_monotonic_time_ns's scale. With
-// libstdc++ on Linux both are CLOCK_MONOTONIC in nanoseconds, so no clock is read; elsewhere it
-// converts through one reading of each clock.
-std::uint64_t to_monotonic_ns(std::chrono::steady_clock::time_point deadline) {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
-#if defined(__linux__) && defined(__GLIBCXX__)
-  return since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
-#else
-  (void)since_epoch;
-  const auto now_tp = std::chrono::steady_clock::now();
-  const std::uint64_t now_ns = spindle_sys_monotonic_time_ns();
-  if (deadline <= now_tp) return now_ns;
-  const auto delta =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now_tp).count();
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - now_ns;
-  return static_cast<std::uint64_t>(delta) >= limit ? std::numeric_limits<std::uint64_t>::max()
-                                                    : now_ns + static_cast<std::uint64_t>(delta);
-#endif
-}
 }  // namespace
 
 TaskId current_task_id() noexcept {
@@ -113,14 +56,13 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
   }
   detail::TaskCore* self = w->current;
   if (detail::cancel_deliverable(self)) throw Cancelled{};
-  if (deadline == std::chrono::steady_clock::time_point::max()) {
-    // Until cancelled.
-    for (;;) {
-      detail::current_worker()->park_current();
-      if (detail::cancel_deliverable(self)) throw Cancelled{};
-    }
+  detail::Waiter waiter;  // nobody signals it: only the deadline or a cancellation ends the wait
+  if (detail::wait_block(waiter, detail::deadline_at(deadline), true) ==
+      detail::WaitStatus::Cancelled) {
+    throw Cancelled{};
   }
-  sleep_on_wheel(w, self, to_monotonic_ns(deadline));
+  // A deadline that fired still delivers a pending cancellation at this blocking point.
+  if (detail::cancel_deliverable(self)) throw Cancelled{};
 }
 
 TaskId id() {

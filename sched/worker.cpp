@@ -50,7 +50,8 @@ Worker::Worker(RuntimeImpl* runtime, std::uint32_t idx, std::uint32_t cap)
       index(idx),
       queues{LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap),
              LocalQueue<TaskCore*>(cap)},
-      rng_(0x5EED0000ull + idx * 7919ull) {
+      rng_((runtime->cfg.schedule_seed != 0 ? runtime->cfg.schedule_seed : 0x5EED0000ull) +
+           idx * 7919ull) {
   scratch_.resize(cap / 2 + 1);
 }
 
@@ -74,6 +75,35 @@ unsigned Worker::local_mask() const noexcept {
 // local_bits_ caches which local levels may hold tasks. Only this worker pushes into its queues and
 // it sets the bit on every push; thieves only remove, so a bit can be stale-set (a pop then finds
 // nothing and clears it) but never stale-clear.
+
+void Worker::migrate(TaskCore* t) {
+  const std::size_t n = rt->workers.size();
+  // A random worker other than the last one: reproducible for a given schedule_seed.
+  std::size_t target = t->last_worker;
+  if (n > 1) {
+    Worker* self = current_worker();
+    std::uint64_t r = self != nullptr && self->rt == rt ? splitmix(self->rng_)
+                                                        : t->dbg.id * 0x9E3779B97F4A7C15ull;
+    target = (t->last_worker + 1 + r % (n - 1)) % n;
+  }
+  Worker* to = rt->workers[target].get();
+  {
+    std::lock_guard<std::mutex> g(to->inbox_mu);
+    to->inbox.push_back(t);
+    to->inbox_full.store(true, std::memory_order_release);
+  }
+  to->parker.unpark();
+}
+
+void Worker::drain_inbox() {
+  std::vector<TaskCore*> batch;
+  {
+    std::lock_guard<std::mutex> g(inbox_mu);
+    batch.swap(inbox);
+    inbox_full.store(false, std::memory_order_relaxed);
+  }
+  for (TaskCore* t : batch) push_local(t);
+}
 
 void Worker::push_local(TaskCore* t) {
   const int level = static_cast<int>(t->priority);
@@ -153,6 +183,7 @@ void Worker::poll_tick() {
 // everything else is in next_ready_slow.
 inline TaskCore* Worker::next_ready(int yield_level) {
   if (--poll_countdown_ == 0) poll_tick();
+  if (migrate_mode_ && inbox_full.load(std::memory_order_acquire)) drain_inbox();
   // A yielding fiber counts as queued at the back of its level's local queue.
   const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
   const PriorityPolicy::Choice c = policy_.choose(local_bits_ | yield_bit, rt->global.mask());
@@ -225,7 +256,7 @@ void Worker::after_switch(fiber::Transfer tr) {
   TaskCore* prev = act->task;  // `act` lives on prev's stack: do not touch it after this point
   switch (kind) {
     case SwitchKind::kYield:
-      push_local(prev);
+      make_ready(prev);
       // A sleeping worker may take it if this one is about to run something long (without this, a
       // yielded fiber waits for its own worker even when others are idle). With one worker there is
       // nobody to tell, and the fence stays off the single-threaded yield path.
@@ -236,7 +267,7 @@ void Worker::after_switch(fiber::Transfer tr) {
       if (!prev->park.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel,
                                               std::memory_order_acquire)) {
         // Woken while it was switching away: it is ready again.
-        push_local(prev);
+        make_ready(prev);
         if (rt->cfg.enable_work_stealing) rt->notify_work();
       }
       break;
@@ -252,8 +283,10 @@ void Worker::after_switch(fiber::Transfer tr) {
 
 void Worker::switch_from_fiber(SwitchKind kind) {
   TaskCore* prev = current;
+  prev->last_worker = index;
   SwitchAction act{kind, prev};
-  const bool yielding = kind == SwitchKind::kYield;
+  // In migrate_every_switch mode a yield always leaves this worker (after_switch sends it away).
+  const bool yielding = kind == SwitchKind::kYield && !migrate_mode_;
   TaskCore* next = next_runnable(yielding ? static_cast<int>(prev->priority) : -1);
   if (next == nullptr && yielding) return;  // the yielder is still the best choice
   fiber::Context* to = next != nullptr ? &next->ctx : &sched_ctx_;
@@ -331,7 +364,7 @@ std::size_t Worker::poll_timers(Worker* runner, std::uint64_t now_tick, bool try
     TaskCore* t = ready;
     ready = t->next;
     t->next = nullptr;
-    runner->push_local(t);
+    runner->make_ready(t);
     ++woken;
   }
   if (woken > 0) {
@@ -362,7 +395,9 @@ bool Worker::poll_all_timers(bool force) {
 
 TaskCore* Worker::steal() {
   const std::size_t n = rt->workers.size();
-  if (n < 2 || !rt->cfg.enable_work_stealing) return nullptr;
+  // In migrate_every_switch mode the inboxes spread the work, and a thief could take a fiber back
+  // to the worker it just left.
+  if (n < 2 || !rt->cfg.enable_work_stealing || migrate_mode_) return nullptr;
   const std::size_t start = splitmix(rng_) % n;
   // Highest priority first across all victims, then the victim's queue at that level.
   for (int level = kTaskPriorityLevels - 1; level >= 0; --level) {
@@ -399,6 +434,7 @@ bool Worker::has_visible_work() {
   // The counts, not the mask: this check pairs with the pushers' count update (Dekker, see
   // idle_wait).
   if (rt->global.size() != 0 || local_mask() != 0) return true;
+  if (inbox_full.load(std::memory_order_acquire)) return true;
   if (rt->cfg.enable_work_stealing) {
     for (auto& w : rt->workers) {
       if (w.get() == this) continue;
@@ -459,6 +495,7 @@ void Worker::run() {
   tls_worker = this;
   thread_eh_ = thread_eh_state();
   multi_worker_stealing_ = rt->workers.size() > 1 && rt->cfg.enable_work_stealing;
+  migrate_mode_ = rt->workers.size() > 1 && rt->cfg.migrate_every_switch;
   fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();

@@ -71,6 +71,18 @@ class Worker {
   // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global
   // queue.
   void push_local(TaskCore* t);
+  // make_ready makes a woken or yielded fiber ready: on this worker, or, in migrate_every_switch
+  // mode, in the inbox of another worker than the one it last ran on (owner).
+  void make_ready(TaskCore* t) {
+    if (migrate_mode_) {
+      migrate(t);
+    } else {
+      push_local(t);
+    }
+  }
+  // migrate puts `t` in the inbox of a worker other than t->last_worker and wakes that worker (any
+  // thread; migrate_every_switch mode only).
+  void migrate(TaskCore* t);
   // switch_from_fiber leaves the running fiber for the next ready one (or the scheduler loop),
   // doing `kind` to it once it is saved. For kYield with nothing else ready it returns at once. For
   // kFinish it never returns. Returns on the worker that resumes the fiber, which may be another
@@ -92,6 +104,11 @@ class Worker {
   SpinLock timer_lock;
   TimerWheel wheel;
   std::atomic<std::uint64_t> next_timer{TimerWheel::kNever};
+
+  // Inbox (migrate_every_switch mode only): fibers other workers sent here to run next.
+  std::mutex inbox_mu;
+  std::vector<TaskCore*> inbox;
+  std::atomic<bool> inbox_full{false};
 
   LocalQueue<TaskCore*> queues[kTaskPriorityLevels];
   WorkerCounters counters;
@@ -133,6 +150,8 @@ class Worker {
   std::uint32_t poll_every_ = 16, poll_countdown_ = 16;
   unsigned local_bits_ = 0;             // (owner) local levels that may hold tasks; see worker.cpp
   bool multi_worker_stealing_ = false;  // more than one worker and stealing enabled
+  bool migrate_mode_ = false;           // migrate_every_switch with more than one worker
+  void drain_inbox();
   std::uint64_t last_poll_ns_ = 0;
   std::vector<TaskCore*> scratch_;
 

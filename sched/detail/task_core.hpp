@@ -43,6 +43,7 @@ struct alignas(16) TaskCore {
   std::atomic<bool> cancel{false};
   TaskPriority priority = TaskPriority::Normal;
   bool started = false;
+  std::uint32_t last_worker = 0;  // index of the worker it last ran on (migrate_every_switch)
 };
 
 // kCoreSize is the offset of the TaskBase behind its TaskCore.

@@ -34,6 +34,13 @@ struct AsyncRuntimeConfig {
   bool enable_work_stealing = true;
   // debug makes the runtime log lifecycle events (workers, spawns, finishes, parks) to stderr.
   bool debug = false;
+  // migrate_every_switch is a test mode that flushes out races and thread_local misuse: a fiber
+  // that yields or is woken is always resumed on a different worker than the one it last ran on
+  // (with two or more workers). Slow; never for production.
+  bool migrate_every_switch = false;
+  // schedule_seed seeds each worker's random choices (steal victims, migration targets). Runs with
+  // the same seed make the same choices for the same sequence of events; 0 uses fixed defaults.
+  std::uint64_t schedule_seed = 0;
 };
 
 }  // namespace spindle

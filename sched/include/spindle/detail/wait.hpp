@@ -1,0 +1,199 @@
+// spindle/detail/wait.hpp: the parking layer every blocking primitive is built on. Not API: use
+// Mutex, Channel, ... The primitive templates (Channel<T>, ...) need it, so it is visible.
+//
+// The protocol, for a primitive protected by a WaitLock:
+//
+//   waiter (fiber or OS thread)                 waker
+//   ---------------------------                 -----
+//   Waiter w; WaitNode n{&w};                    lock
+//   lock; check state; list.push_back(&n);      n = list.pop_front()   (n->linked = false)
+//   unlock                                      if (!try_claim(n)) skip it (a select won elsewhere)
+//   s = wait_block(w, deadline, true)           hand over data through n
+//   if (s != Signaled) {                        unlock
+//     lock                                      wait_signal(*n->waiter)   (n may vanish after)
+//     if (n.linked) { unlink; unlock; return s }
+//     unlock; wait_settle(w)   // claimed meanwhile: take what was handed over
+//   }
+//
+// wait_block returns as soon as the waiter is signaled, its deadline passes, or (fibers only, when
+// `cancellable`) its task is cancelled. A waker claims a node under the primitive's lock and
+// signals after releasing it; the waiter never leaves before the signal arrives once its node was
+// claimed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <thread>
+
+namespace spindle::detail {
+
+// kNoDeadline means "wait without a deadline".
+inline constexpr std::uint64_t kNoDeadline = std::numeric_limits<std::uint64_t>::max();
+
+// WaitStatus is why wait_block returned.
+enum class WaitStatus : std::uint8_t { Signaled, Timeout, Cancelled };
+
+// Waiter is one blocked fiber or OS thread. It lives on the waiter's stack. A plain wait uses one
+// WaitNode per Waiter; a select links one WaitNode per case, all sharing the Waiter, and the first
+// waker to claim one of them wins.
+struct Waiter {
+  // Waiter binds to the calling fiber, or to the calling OS thread outside fibers.
+  Waiter() noexcept;
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  void* task;                              // the fiber's control block, or nullptr for a thread
+  std::atomic<std::uint32_t> signaled{0};  // set by wait_signal
+  std::atomic<std::int32_t> claimed{-1};   // select: index of the winning case
+  bool select = false;                     // several nodes share this waiter
+};
+
+// WaitNode is a Waiter's entry in one primitive's wait list (guarded by that primitive's lock).
+struct WaitNode {
+  explicit WaitNode(Waiter* w) noexcept : waiter(w) {}
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  Waiter* waiter;
+  bool linked = false;
+  std::int32_t index = 0;   // select: this node's case index
+  void* slot = nullptr;     // primitive-specific: where a value comes from or goes to
+  std::uintptr_t data = 0;  // primitive-specific: a count, a flag, a result code
+};
+
+// WaitList is an intrusive FIFO of WaitNodes.
+class WaitList {
+ public:
+  // empty says whether no node is linked.
+  bool empty() const noexcept { return head_ == nullptr; }
+  // front returns the oldest node, or nullptr.
+  WaitNode* front() const noexcept { return head_; }
+  // push_back links `n` at the back.
+  void push_back(WaitNode* n) noexcept {
+    n->next = nullptr;
+    n->prev = tail_;
+    if (tail_ != nullptr) {
+      tail_->next = n;
+    } else {
+      head_ = n;
+    }
+    tail_ = n;
+    n->linked = true;
+  }
+  // push_front links `n` at the front (a waiter that lost a race keeps its place).
+  void push_front(WaitNode* n) noexcept {
+    n->prev = nullptr;
+    n->next = head_;
+    if (head_ != nullptr) {
+      head_->prev = n;
+    } else {
+      tail_ = n;
+    }
+    head_ = n;
+    n->linked = true;
+  }
+  // remove unlinks a linked node.
+  void remove(WaitNode* n) noexcept {
+    if (n->prev != nullptr) {
+      n->prev->next = n->next;
+    } else {
+      head_ = n->next;
+    }
+    if (n->next != nullptr) {
+      n->next->prev = n->prev;
+    } else {
+      tail_ = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->linked = false;
+  }
+  // pop_front unlinks and returns the oldest node, or nullptr.
+  WaitNode* pop_front() noexcept {
+    WaitNode* n = head_;
+    if (n != nullptr) remove(n);
+    return n;
+  }
+
+ private:
+  WaitNode* head_ = nullptr;
+  WaitNode* tail_ = nullptr;
+};
+
+// WaitLock guards a primitive's state and wait lists. Critical sections are a few dozen
+// instructions and never block, so it spins briefly, then yields the OS thread.
+class WaitLock {
+ public:
+  void lock() noexcept {
+    if (!locked_.exchange(true, std::memory_order_acquire)) return;
+    lock_slow();
+  }
+  bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  void lock_slow() noexcept;
+  std::atomic<bool> locked_{false};
+};
+
+// try_claim makes the caller (a waker holding the node's primitive lock, the node just unlinked)
+// the one that completes the node's waiter. Always true for plain waits; for a select, true for
+// the first case only.
+inline bool try_claim(WaitNode* n) noexcept {
+  Waiter* w = n->waiter;
+  if (!w->select) return true;
+  std::int32_t expected = -1;
+  return w->claimed.compare_exchange_strong(expected, n->index, std::memory_order_acq_rel);
+}
+
+// wait_block blocks the calling fiber (parks it; its worker runs others) or OS thread until
+// wait_signal(w), until the monotonic-clock `deadline_ns` passes (kNoDeadline: never), or, when
+// `cancellable` and in a fiber, until the fiber's task is cancelled. Returns why. Throws nothing;
+// the caller turns Cancelled into its own error or exception.
+WaitStatus wait_block(Waiter& w, std::uint64_t deadline_ns, bool cancellable) noexcept;
+// wait_settle waits, without deadline or cancellation, for a signal that a waker is known to be
+// delivering (the node was claimed).
+inline void wait_settle(Waiter& w) noexcept {
+  if (w.signaled.load(std::memory_order_acquire) == 0) wait_block(w, kNoDeadline, false);
+}
+// wait_signal wakes `w` (any thread, never blocks). After it returns `w` may already be gone.
+void wait_signal(Waiter& w) noexcept;
+
+// cancel_pending says whether the calling fiber's task has a deliverable cancellation (false
+// outside fibers). A blocking call checks it before it blocks.
+bool cancel_pending() noexcept;
+// throw_cancelled throws spindle::Cancelled.
+[[noreturn]] void throw_cancelled();
+
+// now_ns reads the monotonic clock the deadlines use.
+std::uint64_t now_ns() noexcept;
+// deadline_after converts a relative timeout to a deadline (saturating; negative means now).
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept;
+// deadline_at converts a steady_clock time to a deadline (time_point::max() is kNoDeadline).
+std::uint64_t deadline_at(std::chrono::steady_clock::time_point tp) noexcept;
+// deadline_after for any duration type (saturating: hours::max() does not overflow).
+template <class Rep, class Period>
+std::uint64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  using Ns = std::chrono::nanoseconds;
+  if (d <= d.zero()) return deadline_after(Ns(0));
+  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(Ns::max())) {
+    return kNoDeadline;
+  }
+  return deadline_after(std::chrono::duration_cast<Ns>(d));
+}
+// deadline_at for any clock: steady_clock directly; other clocks convert through one reading of
+// each clock (so the deadline does not move if the other clock later jumps).
+template <class Clock, class Dur>
+std::uint64_t deadline_at(std::chrono::time_point<Clock, Dur> tp) noexcept {
+  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+    if (tp == std::chrono::time_point<Clock, Dur>::max()) return kNoDeadline;
+    return deadline_at(std::chrono::time_point_cast<std::chrono::steady_clock::duration>(tp));
+  } else {
+    return deadline_after(tp - Clock::now());
+  }
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,207 @@
+// The parking layer under every blocking primitive (see spindle/detail/wait.hpp): fibers park on
+// their worker (with a timer-wheel entry for deadlines), OS threads sleep on a futex.
+#include "spindle/detail/wait.hpp"
+
+#include <cerrno>
+#include <ctime>
+#include <mutex>
+
+#include "detail/runtime_impl.hpp"
+#include "spindle/sys.h"
+#include "spindle/task.hpp"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace spindle::detail {
+
+namespace {
+
+TaskCore* calling_task() noexcept {
+  Worker* w = current_worker();
+  return w != nullptr ? w->current : nullptr;
+}
+
+#if defined(__linux__)
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint64_t deadline_ns) noexcept {
+  auto* addr = reinterpret_cast<std::uint32_t*>(word);
+  if (deadline_ns == kNoDeadline) {
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, 0u, nullptr, nullptr, 0);
+    return;
+  }
+  // An absolute CLOCK_MONOTONIC deadline: no drift across spurious wakeups.
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000u);
+  ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000u);
+  syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, 0u, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
+}
+void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
+  // `word` may belong to a waiter that has already returned: FUTEX_WAKE only hashes the address,
+  // it never reads or writes the memory.
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+#endif
+
+WaitStatus thread_block(Waiter& w, std::uint64_t deadline_ns) noexcept {
+  for (;;) {
+    if (w.signaled.load(std::memory_order_acquire) != 0) return WaitStatus::Signaled;
+    if (deadline_ns != kNoDeadline && now_ns() >= deadline_ns) return WaitStatus::Timeout;
+#if defined(__linux__)
+    futex_wait(&w.signaled, deadline_ns);
+#else
+    if (deadline_ns == kNoDeadline) {
+      w.signaled.wait(0, std::memory_order_acquire);
+    } else {
+      spindle_sys_sleep_ms(1);  // no timed atomic wait in C++20: poll the deadline
+    }
+#endif
+  }
+}
+
+// Arms `entry` on `home`'s wheel for `deadline_tick`; false when that time has already passed.
+bool arm_timer(Worker* home, TimerEntry& entry, std::uint64_t deadline_tick) noexcept {
+  std::lock_guard<SpinLock> g(home->timer_lock);
+  if (deadline_tick <= home->wheel.elapsed()) return false;  // a worker has seen that time pass
+  entry.when = deadline_tick;
+  home->wheel.insert(&entry);  // may lower `when` to the wheel's span (re-armed when it fires)
+  home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
+  return true;
+}
+
+// Unlinks `entry` if still pending; returns whether it was.
+bool disarm_timer(Worker* home, TimerEntry& entry) noexcept {
+  std::lock_guard<SpinLock> g(home->timer_lock);
+  if (!entry.linked()) return false;
+  home->wheel.remove(&entry);
+  home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
+  return true;
+}
+
+WaitStatus fiber_block(Waiter& w, TaskCore* self, std::uint64_t deadline_ns,
+                       bool cancellable) noexcept {
+  auto signaled = [&w] { return w.signaled.load(std::memory_order_acquire) != 0; };
+  auto cancelled = [&] { return cancellable && cancel_deliverable(self); };
+  if (signaled()) return WaitStatus::Signaled;
+  if (cancelled()) return WaitStatus::Cancelled;
+  if (deadline_ns == kNoDeadline) {
+    for (;;) {
+      current_worker()->park_current();
+      if (signaled()) return WaitStatus::Signaled;
+      if (cancelled()) return WaitStatus::Cancelled;
+      // Otherwise a stale notification: keep waiting.
+    }
+  }
+  // The entry goes on the wheel of the worker the wait starts on; the fiber may migrate meanwhile.
+  // No clock is read: the wheel's time is the last tick a worker observed, so an entry fires only
+  // once the clock has reached its tick and the wait is never short.
+  Worker* home = current_worker();
+  const std::uint64_t deadline_tick = home->rt->tick_of_deadline(deadline_ns);
+  TimerEntry entry;
+  entry.task = self;
+  if (!arm_timer(home, entry, deadline_tick)) return WaitStatus::Timeout;
+  for (;;) {
+    current_worker()->park_current();
+    if (signaled()) {
+      disarm_timer(home, entry);
+      return WaitStatus::Signaled;
+    }
+    if (cancelled()) {
+      disarm_timer(home, entry);
+      return WaitStatus::Cancelled;
+    }
+    bool pending;
+    {
+      std::lock_guard<SpinLock> g(home->timer_lock);
+      pending = entry.linked();
+    }
+    if (pending) continue;  // a stale notification
+    // Fired. The wheel may have capped a far deadline at its span: wait for the rest.
+    if (entry.when >= deadline_tick || !arm_timer(home, entry, deadline_tick)) {
+      return signaled() ? WaitStatus::Signaled : WaitStatus::Timeout;
+    }
+  }
+}
+
+}  // namespace
+
+Waiter::Waiter() noexcept : task(calling_task()) {}
+
+void WaitLock::lock_slow() noexcept {
+  for (int spins = 0;; ++spins) {
+    while (locked_.load(std::memory_order_relaxed)) {
+      if (++spins > 100) {
+        std::this_thread::yield();
+      } else {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+    }
+    if (!locked_.exchange(true, std::memory_order_acquire)) return;
+  }
+}
+
+WaitStatus wait_block(Waiter& w, std::uint64_t deadline_ns, bool cancellable) noexcept {
+  if (w.task == nullptr) return thread_block(w, deadline_ns);
+  return fiber_block(w, static_cast<TaskCore*>(w.task), deadline_ns, cancellable);
+}
+
+void wait_signal(Waiter& w) noexcept {
+  if (w.task != nullptr) {
+    auto* t = static_cast<TaskCore*>(w.task);
+    // Once `signaled` is set the fiber may run on (woken by anything), return and finish: pin its
+    // control block until the unpark is done.
+    t->refs.fetch_add(1, std::memory_order_relaxed);
+    w.signaled.store(1, std::memory_order_release);  // `w` may vanish from here on
+    t->rt->unpark_task(t);
+    task_unref(t);
+    return;
+  }
+#if defined(__linux__)
+  std::atomic<std::uint32_t>* word = &w.signaled;
+  word->store(1, std::memory_order_release);
+  futex_wake(word);
+#else
+  w.signaled.store(1, std::memory_order_release);
+  w.signaled.notify_one();  // the waiter cannot return before this: it waits on this word
+#endif
+}
+
+bool cancel_pending() noexcept {
+  TaskCore* t = calling_task();
+  return t != nullptr && cancel_deliverable(t);
+}
+
+void throw_cancelled() {
+  throw Cancelled{};
+}
+
+std::uint64_t now_ns() noexcept {
+  return spindle_sys_monotonic_time_ns();
+}
+
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t now = now_ns();
+  if (timeout.count() <= 0) return now;
+  const auto d = static_cast<std::uint64_t>(timeout.count());
+  return d >= kNoDeadline - now ? kNoDeadline : now + d;
+}
+
+std::uint64_t deadline_at(std::chrono::steady_clock::time_point tp) noexcept {
+  if (tp == std::chrono::steady_clock::time_point::max()) return kNoDeadline;
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+#if defined(__linux__) && defined(__GLIBCXX__)
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC in nanoseconds: the same scale, no clock read.
+  return since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
+#else
+  (void)since_epoch;
+  return deadline_after(tp - std::chrono::steady_clock::now());
+#endif
+}
+
+}  // namespace spindle::detail
