@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "detail/fls_table.hpp"
 #include "detail/runtime_impl.hpp"
 #include "spindle/fiber/overflow.hpp"
 #include "spindle/sys.h"
@@ -327,6 +328,9 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
     payload->error = std::current_exception();
     end = TaskState::Failed;
   }
+  // Fiber-local values die on the fiber's own stack (their destructors may block), before the
+  // joiner learns that the task finished.
+  fls_destroy_task(self);
   w = current_worker();
   w->rt->complete(self, end, w);
   w->switch_from_fiber(SwitchKind::kFinish);

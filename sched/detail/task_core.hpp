@@ -18,6 +18,7 @@
 namespace spindle::detail {
 
 class RuntimeImpl;
+struct FlsTable;
 
 // Park word values (TaskCore::park): the handshake between a fiber that parks and whoever wakes it.
 inline constexpr std::uint32_t kParkRunning = 0;   // running, or switching away to park
@@ -34,6 +35,7 @@ struct alignas(16) TaskCore {
   fiber::FiberDebugInfo dbg;  // id, name, stack range (for overflow reports)
   EhState eh;                 // exception-handling state while switched out
   RuntimeImpl* rt = nullptr;
+  FlsTable* fls = nullptr;      // fiber-local values (created on first use)
   TaskCore* next = nullptr;     // intrusive link: global-queue chains, ready lists
   std::uint64_t chain_len = 0;  // length of the chain this task heads in the global queue
   std::atomic<std::uintptr_t> joiner{kJoinNone};
