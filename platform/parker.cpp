@@ -41,7 +41,7 @@ void Parker::park(std::int64_t timeout_ns) noexcept {
 }
 
 void Parker::unpark() noexcept {
-  if (state_.exchange(kNotified, std::memory_order_release) == kParked) {
+  if (state_.exchange(kNotified, std::memory_order_seq_cst) == kParked) {
     syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr,
             nullptr, 0);
   }

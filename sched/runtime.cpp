@@ -46,6 +46,15 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("poll_interval", std::to_string(cfg.poll_interval.count()) + "ns",
               "allowed range is 10us to 1s");
   }
+  if (cfg.cleanup_timeout < std::chrono::nanoseconds(0) ||
+      cfg.cleanup_timeout > std::chrono::hours(1)) {
+    bad_field("cleanup_timeout", std::to_string(cfg.cleanup_timeout.count()) + "ns",
+              "allowed range is 0 to 1h");
+  }
+  if (static_cast<unsigned>(cfg.reactor) > static_cast<unsigned>(ReactorBackend::Libuv)) {
+    bad_field("reactor", static_cast<unsigned>(cfg.reactor),
+              "must be ReactorBackend::Auto, Epoll or Libuv");
+  }
   if (cfg.worker_threads == 0) cfg.worker_threads = std::min(spindle_sys_cpu_count(), kMaxWorkers);
   return cfg;
 }
@@ -57,6 +66,9 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
       debug(cfg.debug),
       stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads) {
   epoch_ns = spindle_sys_monotonic_time_ns();
+  io = std::make_unique<IoDriver>(this, cfg.reactor == ReactorBackend::Libuv
+                                            ? platform::ReactorKind::Libuv
+                                            : platform::ReactorKind::Epoll);
   fiber::install_overflow_handler();
   workers.reserve(cfg.worker_threads);
   for (std::uint32_t i = 0; i < cfg.worker_threads; ++i) {
@@ -67,6 +79,11 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
 
 RuntimeImpl::~RuntimeImpl() {
   shutdown();
+}
+
+bool RuntimeImpl::wait_cleanup(std::chrono::nanoseconds timeout) {
+  std::unique_lock<std::mutex> g(cleanup_mu);
+  return cleanup_cv.wait_for(g, timeout, [this] { return cleanup_live == 0; });
 }
 
 void RuntimeImpl::start() {
@@ -90,7 +107,7 @@ void RuntimeImpl::start() {
       exit.store(true, std::memory_order_release);
     }
     for (std::size_t i = 0; i < started; ++i) {
-      workers[i]->parker.unpark();
+      workers[i]->wake_thread();
       workers[i]->thread.join();
     }
     throw;
@@ -110,7 +127,7 @@ void RuntimeImpl::shutdown() {
     }
     if (debug)
       log_debug(this, "shutdown: waiting for %llu tasks", (unsigned long long)live_tasks());
-    for (auto& wk : workers) wk->parker.unpark();
+    for (auto& wk : workers) wk->wake_thread();
     for (auto& wk : workers) {
       if (wk->thread.joinable()) wk->thread.join();
     }
@@ -198,6 +215,10 @@ RuntimeStats RuntimeImpl::stats() const {
 }
 
 }  // namespace detail
+
+detail::RuntimeImpl* detail::runtime_impl_of(AsyncRuntime& rt) noexcept {
+  return rt.impl_;
+}
 
 AsyncRuntime::AsyncRuntime(const AsyncRuntimeConfig& config)
     : impl_(new detail::RuntimeImpl(config)) {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "detail/runtime_impl.hpp"
+#include "detail/task_binding.hpp"
+#include "spindle/spawn_options.hpp"
 
 namespace spindle {
 
@@ -91,6 +93,7 @@ void task_free_unsubmitted(void* mem) noexcept {
 namespace {
 void task_free(TaskCore* t) noexcept {
   payload_of(t)->destroy();
+  delete t->binding.load(std::memory_order_relaxed);
   if (t->dbg.name != nullptr) cb_free(const_cast<char*>(t->dbg.name));
   t->~TaskCore();
   cb_free(t);
@@ -101,7 +104,63 @@ void task_unref(TaskCore* t) noexcept {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) task_free(t);
 }
 
-void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p) {
+namespace {
+void on_parent_cancel(CancelHook* hook) noexcept {
+  auto* b =
+      reinterpret_cast<TaskBinding*>(reinterpret_cast<char*>(hook) - offsetof(TaskBinding, hook));
+  cancel_core(b->task);
+}
+
+// bind_task ties a new task to its token and cleanup role (see SpawnOptions) before it is queued.
+void bind_task(RuntimeImpl* rt, TaskCore* t, const SpawnOptions* opts) {
+  const CancellationToken* tok = nullptr;
+  const bool cleanup = opts != nullptr && opts->cleanup;
+  if (cleanup) {
+    tok = &rt->cleanup_token;
+  } else if (opts != nullptr && opts->token) {
+    tok = &*opts->token;
+  } else if (opts == nullptr || opts->inherit_token) {
+    Worker* w = current_worker();
+    TaskCore* spawner = w != nullptr ? w->current : nullptr;
+    TaskBinding* sb =
+        spawner != nullptr ? spawner->binding.load(std::memory_order_acquire) : nullptr;
+    if (sb != nullptr && sb->parent) tok = &*sb->parent;
+  }
+  if (tok == nullptr) return;
+  auto* b = new TaskBinding();
+  b->task = t;
+  b->parent = *tok;
+  b->cleanup = cleanup;
+  b->hook.fn = &on_parent_cancel;
+  if (token_attach(*b->parent, &b->hook)) {
+    b->attached = true;
+  } else {
+    t->cancel.store(true, std::memory_order_relaxed);  // already cancelled: it never starts
+  }
+  t->binding.store(b, std::memory_order_release);
+  if (cleanup) {
+    std::lock_guard<std::mutex> g(rt->cleanup_mu);
+    ++rt->cleanup_live;
+  }
+}
+
+// unbind_task detaches a finishing (or never-queued) task from its token and cleanup count.
+void unbind_task(RuntimeImpl* rt, TaskCore* t) noexcept {
+  TaskBinding* b = t->binding.load(std::memory_order_acquire);
+  if (b == nullptr) return;
+  if (b->attached) {
+    token_detach(*b->parent, &b->hook);  // waits if the hook runs on another thread right now
+    b->attached = false;
+  }
+  if (b->cleanup) {
+    b->cleanup = false;
+    std::lock_guard<std::mutex> g(rt->cleanup_mu);
+    if (--rt->cleanup_live == 0) rt->cleanup_cv.notify_all();
+  }
+}
+}  // namespace
+
+void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p, const SpawnOptions* opts) {
   TaskCore* core = core_of(task);
   try {
     if (static_cast<unsigned>(p) >= static_cast<unsigned>(kTaskPriorityLevels)) {
@@ -116,9 +175,11 @@ void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p) {
     }
     core->rt = rt;
     core->priority = p;
+    bind_task(rt, core, opts);
     rt->submit(core, p);
   } catch (...) {
     // Never queued: nothing else refers to it.
+    if (core->rt != nullptr) unbind_task(core->rt, core);
     task->destroy();
     task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
     throw;
@@ -138,10 +199,18 @@ TaskId task_id(const TaskBase* task) noexcept {
 }
 
 void task_cancel(TaskBase* task) noexcept {
-  TaskCore* t = core_of(task);
+  cancel_core(core_of(task));
+}
+
+void cancel_core(TaskCore* t) noexcept {
   // A finished task needs nothing (and its runtime may already be gone: handles can outlive it).
   if (is_finished_state(t->state.load(std::memory_order_acquire))) return;
   t->cancel.store(true, std::memory_order_seq_cst);
+  // Its own token (this_fiber::cancellation_token), if made: the maker re-checks `cancel` after
+  // publishing it (seq_cst on both sides), so one of us cancels it.
+  if (TaskBinding* b = t->binding.load(std::memory_order_seq_cst)) {
+    if (CancellationToken* own = b->own.load(std::memory_order_seq_cst)) own->cancel();
+  }
   if (t->rt->debug) log_debug(t->rt, "cancel task %llu", (unsigned long long)t->dbg.id);
   // Wake it if it is parked in a blocking call; it sees the flag and throws Cancelled.
   t->rt->unpark_task(t);
@@ -157,7 +226,7 @@ RuntimeImpl* current_runtime() noexcept {
   return w != nullptr && w->current != nullptr ? w->rt : nullptr;
 }
 
-void task_wait(TaskBase* task) {
+void task_wait(TaskBase* task, bool cancellable) {
   TaskCore* t = core_of(task);
   if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return;
   Worker* w = current_worker();
@@ -175,7 +244,7 @@ void task_wait(TaskBase* task) {
   }
   TaskCore* self = w->current;
   if (self == t) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
-  if (cancel_deliverable(self)) throw Cancelled{};
+  if (cancellable && cancel_deliverable(self)) throw Cancelled{};
   JoinWaiter waiter{self};
   std::uintptr_t expected = kJoinNone;
   if (!t->joiner.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
@@ -186,7 +255,7 @@ void task_wait(TaskBase* task) {
   for (;;) {
     current_worker()->park_current();
     if (waiter.done.load(std::memory_order_acquire)) return;
-    if (cancel_deliverable(self)) {
+    if (cancellable && cancel_deliverable(self)) {
       std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&waiter);
       if (t->joiner.compare_exchange_strong(mine, kJoinNone, std::memory_order_acq_rel)) {
         throw Cancelled{};
@@ -199,6 +268,7 @@ void task_wait(TaskBase* task) {
 }
 
 void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
+  unbind_task(this, t);
   t->state.store(end, std::memory_order_release);
   switch (end) {
     case TaskState::Completed:
@@ -265,7 +335,7 @@ void RuntimeImpl::notify_work() {
     sleepers.pop_back();
     num_sleeping.fetch_sub(1, std::memory_order_relaxed);
   }
-  workers[id]->parker.unpark();
+  workers[id]->wake_thread();
 }
 
 void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
@@ -297,7 +367,7 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     if (s == kStopped || (s == kShuttingDown && p != TaskPriority::Critical)) {
       ext_spawned.fetch_sub(1, std::memory_order_seq_cst);
       // A worker may have seen our count and gone to sleep waiting for this task: let it re-check.
-      for (auto& wk : workers) wk->parker.unpark();
+      for (auto& wk : workers) wk->wake_thread();
       throw std::runtime_error(
           s == kStopped ? "spindle: spawn on a runtime that has shut down"
                         : "spindle: spawn on a runtime that is shutting down (only Critical "
@@ -312,7 +382,7 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     global.push_chain(static_cast<int>(p), t, 1);
   } catch (...) {
     ext_spawned.fetch_sub(1, std::memory_order_seq_cst);
-    for (auto& wk : workers) wk->parker.unpark();  // a stopping worker may have counted it
+    for (auto& wk : workers) wk->wake_thread();  // a stopping worker may have counted it
     throw;
   }
   notify_work();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "detail/runtime_impl.hpp"
+#include "detail/task_binding.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/sys.h"
 #include "spindle/this_fiber.hpp"
@@ -71,6 +72,24 @@ TaskId id() {
 
 TaskPriority priority() {
   return require_task("priority")->priority;
+}
+
+CancellationToken cancellation_token() {
+  detail::TaskCore* t = require_task("cancellation_token");
+  // Only the fiber itself makes its binding lazily (spawn-time bindings exist before it runs).
+  detail::TaskBinding* b = t->binding.load(std::memory_order_acquire);
+  if (b == nullptr) {
+    b = new detail::TaskBinding();
+    b->task = t;
+    t->binding.store(b, std::memory_order_seq_cst);
+  }
+  if (CancellationToken* own = b->own.load(std::memory_order_acquire)) return *own;
+  auto* own = new CancellationToken(b->parent ? b->parent->child() : CancellationToken());
+  b->own.store(own, std::memory_order_seq_cst);
+  // Pairs with cancel_core: it sets the flag, then looks for the token; we publish, then look at
+  // the flag.
+  if (t->cancel.load(std::memory_order_seq_cst)) own->cancel();
+  return *own;
 }
 
 bool is_cancelled() noexcept {

@@ -93,7 +93,15 @@ void Worker::migrate(TaskCore* t) {
     to->inbox.push_back(t);
     to->inbox_full.store(true, std::memory_order_release);
   }
-  to->parker.unpark();
+  to->wake_thread();
+}
+
+void Worker::wake_thread() noexcept {
+  parker.unpark();
+  // An idle worker holding the driver role sleeps in the reactor. It sets in_reactor, then looks
+  // for a Parker permit before blocking; we leave a permit, then look at in_reactor (a Dekker pair,
+  // all sequentially consistent): one of us sees the other.
+  if (in_reactor.load(std::memory_order_seq_cst)) rt->io->wake();
 }
 
 void Worker::drain_inbox() {
@@ -178,6 +186,9 @@ void Worker::poll_tick() {
   last_poll_ns_ = now;
   const std::uint64_t now_tick = rt->tick_of_now(now);
   if (next_timer.load(std::memory_order_relaxed) <= now_tick) poll_timers(this, now_tick, false);
+  // I/O: a busy worker checks readiness without blocking at the same rate, so CPU-bound fibers
+  // never starve I/O (unless one runs without ever yielding).
+  if (rt->io->registered()) rt->io->try_poll_nonblocking();
 }
 
 // next_ready is the per-decision fast path (kept small and inline: the policy and one local pop);
@@ -426,6 +437,7 @@ TaskCore* Worker::find_work() {
   for (;;) {
     if (TaskCore* t = next_runnable()) return t;
     if (poll_all_timers(true)) continue;
+    if (rt->io->registered() && rt->io->try_poll_nonblocking() > 0) continue;
     if (TaskCore* t = steal()) {
       if (t->started || start_task(t)) return t;
       continue;
@@ -472,6 +484,11 @@ void Worker::idle_wait() {
     for (int k = 0; k < 32; ++k) cpu_relax();
     if (has_visible_work() || rt->exit.load(std::memory_order_acquire)) return;
   }
+  // With fds registered, one idle worker sleeps in the reactor instead of its Parker (the I/O
+  // driver): timers and I/O then share one wait. in_reactor is set before joining the sleeper
+  // list, so a waker that takes us off the list knows to wake the reactor.
+  const bool driver = rt->io->registered() && rt->io->try_acquire_blocking();
+  if (driver) in_reactor.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> g(rt->idle_mu);
     rt->sleepers.push_back(index);
@@ -479,20 +496,35 @@ void Worker::idle_wait() {
   }
   rt->full_fence();
   bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
+  bool hand_off = false;
   if (!work) {
     // Going to sleep: return the memory of stacks waiting in this worker's release batch first.
     rt->stacks.trim(index);
     counters.parks.add();
-    if (rt->debug) log_debug(rt, "worker %u: park", index);
-    parker.park(park_timeout_ns());
+    if (rt->debug) log_debug(rt, "worker %u: park%s", index, driver ? " in the reactor" : "");
+    if (driver) {
+      // A wake that came before in_reactor was visible left a permit in the Parker instead.
+      const std::size_t woken = rt->io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns());
+      in_reactor.store(false, std::memory_order_seq_cst);
+      // Going back to work: another idle worker should take over the reactor.
+      hand_off = woken > 0 || has_visible_work();
+    } else {
+      parker.park(park_timeout_ns());
+    }
+  } else if (driver) {
+    in_reactor.store(false, std::memory_order_seq_cst);
+    rt->io->release_blocking();
   }
   // Leave the sleeper list if nobody took us off it (timeout, spurious wakeup or work found).
-  std::lock_guard<std::mutex> g(rt->idle_mu);
-  auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), index);
-  if (it != rt->sleepers.end()) {
-    rt->sleepers.erase(it);
-    rt->num_sleeping.fetch_sub(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> g(rt->idle_mu);
+    auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), index);
+    if (it != rt->sleepers.end()) {
+      rt->sleepers.erase(it);
+      rt->num_sleeping.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
+  if (hand_off) rt->notify_work();
 }
 
 void Worker::run() {
@@ -525,7 +557,7 @@ void Worker::run() {
         rt->state.store(RuntimeImpl::kStopped, std::memory_order_seq_cst);
         rt->exit.store(true, std::memory_order_release);
         g.unlock();
-        for (auto& w : rt->workers) w->parker.unpark();
+        for (auto& w : rt->workers) w->wake_thread();
         break;
       }
     }

@@ -5,7 +5,7 @@
 #   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format
 set -euo pipefail
 level=${1:-test}
-pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev)
+pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev libuv1-dev)
 if [[ $level == test || $level == ci ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev)
 fi

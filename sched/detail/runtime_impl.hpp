@@ -17,11 +17,13 @@
 #include <boost/lockfree/queue.hpp>
 
 #include "detail/global_queue.hpp"
+#include "detail/io_driver.hpp"
 #include "detail/local_queue.hpp"
 #include "detail/priority_policy.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/task_core.hpp"
 #include "detail/timer_wheel.hpp"
+#include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
 #include "spindle/fiber/context.hpp"
 #include "spindle/fiber/stack_pool.hpp"
@@ -113,7 +115,11 @@ class Worker {
   LocalQueue<TaskCore*> queues[kTaskPriorityLevels];
   WorkerCounters counters;
   platform::Parker parker;
+  std::atomic<bool> in_reactor{false};  // parked in the reactor (as the I/O driver), not the Parker
   std::thread thread;
+
+  // wake_thread wakes this worker's thread wherever it sleeps (Parker or reactor). Any thread.
+  void wake_thread() noexcept;
 
   // next_task_id returns a fresh task id from this worker's block (owner).
   std::uint64_t next_task_id();
@@ -223,6 +229,7 @@ class RuntimeImpl {
   std::vector<std::unique_ptr<Worker>> workers;
   GlobalQueue global;
   fiber::StackPool stacks;
+  std::unique_ptr<IoDriver> io;
 
   // Lifecycle: kRunning -> kShuttingDown (shutdown() called) -> kStopped (workers exiting).
   static constexpr int kRunning = 0, kShuttingDown = 1, kStopped = 2;
@@ -236,6 +243,14 @@ class RuntimeImpl {
   std::atomic<std::uint32_t> num_sleeping{0};
 
   std::atomic<std::uint64_t> ext_spawned{0};  // spawns from outside the runtime's workers
+
+  // Cleanup tasks (SpawnOptions::cleanup): bound to cleanup_token, counted until they finish.
+  CancellationToken cleanup_token;
+  std::mutex cleanup_mu;
+  std::condition_variable cleanup_cv;
+  std::uint64_t cleanup_live = 0;  // guarded by cleanup_mu
+  // wait_cleanup waits until no cleanup task is alive or `timeout` passed; returns whether none is.
+  bool wait_cleanup(std::chrono::nanoseconds timeout);
   std::atomic<std::uint64_t> next_id_block{1};
   std::uint64_t epoch_ns = 0;
 
@@ -248,6 +263,8 @@ class RuntimeImpl {
 
 // task_unref drops one reference; the last one destroys the payload and frees the block.
 void task_unref(TaskCore* t) noexcept;
+// cancel_core requests cancellation of `t`: sets its flag, cancels its own token, wakes it.
+void cancel_core(TaskCore* t) noexcept;
 // cancel_deliverable says whether a blocking point of `t` should throw Cancelled now: cancellation
 // was requested and the fiber is not already unwinding an exception (throwing then would
 // terminate).

@@ -19,6 +19,7 @@ namespace spindle::detail {
 
 class RuntimeImpl;
 struct FlsTable;
+struct TaskBinding;
 
 // Park word values (TaskCore::park): the handshake between a fiber that parks and whoever wakes it.
 inline constexpr std::uint32_t kParkRunning = 0;   // running, or switching away to park
@@ -35,8 +36,9 @@ struct alignas(16) TaskCore {
   fiber::FiberDebugInfo dbg;  // id, name, stack range (for overflow reports)
   EhState eh;                 // exception-handling state while switched out
   RuntimeImpl* rt = nullptr;
-  FlsTable* fls = nullptr;      // fiber-local values (created on first use)
-  TaskCore* next = nullptr;     // intrusive link: global-queue chains, ready lists
+  FlsTable* fls = nullptr;                     // fiber-local values (created on first use)
+  std::atomic<TaskBinding*> binding{nullptr};  // tokens and cleanup role, if any
+  TaskCore* next = nullptr;                    // intrusive link: global-queue chains, ready lists
   std::uint64_t chain_len = 0;  // length of the chain this task heads in the global queue
   std::atomic<std::uintptr_t> joiner{kJoinNone};
   std::atomic<std::uint32_t> refs{2};  // the runtime's and the handle's

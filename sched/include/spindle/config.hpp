@@ -8,6 +8,10 @@
 
 namespace spindle {
 
+// ReactorBackend selects the I/O readiness backend of a runtime (docs/io.md). Auto is epoll on
+// Linux. Libuv drives a private libuv loop from the runtime's workers (portable; slower).
+enum class ReactorBackend : std::uint8_t { Auto, Epoll, Libuv };
+
 // AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every
 // field is validated by the AsyncRuntime constructor, which throws std::invalid_argument naming the
 // field, the value and the allowed range.
@@ -24,7 +28,7 @@ struct AsyncRuntimeConfig {
   std::size_t max_stack_size = 64 * 1024;
   // stack_pool_size is the most finished-fiber stacks kept warm for reuse (0..1048576).
   std::size_t stack_pool_size = 128;
-  // poll_interval is how often a busy worker aims to check its timers (and, later, I/O): it reads
+  // poll_interval is how often a busy worker aims to check its timers and I/O readiness: it reads
   // the clock every 1..256 scheduling decisions, adapting so that checks come about poll_interval /
   // 2 apart. Checks happen at scheduling decisions, so a fiber that runs without blocking or
   // yielding delays them (there is no preemption); idle workers also fire a busy worker's due
@@ -41,6 +45,11 @@ struct AsyncRuntimeConfig {
   // schedule_seed seeds each worker's random choices (steal victims, migration targets). Runs with
   // the same seed make the same choices for the same sequence of events; 0 uses fixed defaults.
   std::uint64_t schedule_seed = 0;
+  // cleanup_timeout bounds how long run_main waits, after the main function returns, for cleanup
+  // tasks (SpawnOptions::cleanup) before it cancels every remaining fiber and shuts down. 0..1h.
+  std::chrono::nanoseconds cleanup_timeout = std::chrono::seconds(5);
+  // reactor is the I/O backend (Auto = epoll on Linux). Both backends pass the same tests.
+  ReactorBackend reactor = ReactorBackend::Auto;
 };
 
 }  // namespace spindle

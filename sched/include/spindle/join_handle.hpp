@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "spindle/detail/task_base.hpp"
+#include "spindle/spawn_options.hpp"
 #include "spindle/task.hpp"
 
 namespace spindle {
@@ -57,6 +58,14 @@ class JoinHandle {
     if constexpr (!std::is_void_v<T>) {
       return impl()->take_result();
     }
+  }
+
+  // wait blocks until the task has finished, without taking its result (join() then returns at
+  // once). A cancellation point like join() when `cancellable`; with false it is not (for cleanup
+  // paths that must not leave a task behind). Throws std::logic_error if the handle is empty.
+  void wait(bool cancellable = true) {
+    check("wait");
+    detail::task_wait(task_, cancellable);
   }
 
   // cancel requests cancellation. A task that has not started never starts; a running one gets
@@ -121,9 +130,10 @@ JoinHandle<R> make_join_handle(ResultSource<R>* task) noexcept {
 }
 
 // spawn_task allocates a task for `f`, submits it to `rt` (nullptr: the calling fiber's runtime) at
-// priority `p` and returns its handle. Throws what task_submit throws, or std::bad_alloc.
+// priority `p` (with `opts`, if given: its priority wins) and returns its handle. Throws what
+// task_submit throws, or std::bad_alloc.
 template <class F>
-auto spawn_task(RuntimeImpl* rt, F&& f, TaskPriority p) {
+auto spawn_task(RuntimeImpl* rt, F&& f, TaskPriority p, const SpawnOptions* opts = nullptr) {
   using Fn = std::decay_t<F>;
   using R = std::invoke_result_t<Fn&>;
   using Impl = TaskImpl<Fn, R>;
@@ -135,7 +145,7 @@ auto spawn_task(RuntimeImpl* rt, F&& f, TaskPriority p) {
     task_free_unsubmitted(mem);
     throw;
   }
-  task_submit(rt, impl, p);
+  task_submit(rt, impl, p, opts);
   return make_join_handle<R>(impl);
 }
 }  // namespace detail

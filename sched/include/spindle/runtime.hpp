@@ -12,6 +12,12 @@
 
 namespace spindle {
 
+class AsyncRuntime;
+namespace detail {
+// runtime_impl_of returns a runtime's internals (for the library's own helpers).
+RuntimeImpl* runtime_impl_of(AsyncRuntime& rt) noexcept;
+}  // namespace detail
+
 // AsyncRuntime owns worker threads, their run queues, timers and a stack pool, and runs fibers on
 // them. There is no global runtime: every runtime is an object, and several may coexist. All member
 // functions are thread-safe.
@@ -38,6 +44,11 @@ class AsyncRuntime {
   auto spawn_with_priority(F&& f, TaskPriority p) {
     return detail::spawn_task(impl_, std::forward<F>(f), p);
   }
+  // spawn with SpawnOptions: priority, a CancellationToken to bind the task to, cleanup role.
+  template <class F>
+  auto spawn(F&& f, const SpawnOptions& opts) {
+    return detail::spawn_task(impl_, std::forward<F>(f), opts.priority, &opts);
+  }
 
   // block_on runs `f` as a fiber, blocks the calling OS thread until it finishes and returns its
   // value or rethrows its exception. Throws std::logic_error when called from inside a fiber of any
@@ -62,6 +73,7 @@ class AsyncRuntime {
   const AsyncRuntimeConfig& config() const noexcept;
 
  private:
+  friend detail::RuntimeImpl* detail::runtime_impl_of(AsyncRuntime& rt) noexcept;
   void check_block_on() const;
   detail::RuntimeImpl* impl_;
 };

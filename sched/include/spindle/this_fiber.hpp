@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "spindle/cancellation_token.hpp"
 #include "spindle/join_handle.hpp"
 #include "spindle/task.hpp"
 
@@ -21,6 +22,11 @@ auto spawn(F&& f) {
 template <class F>
 auto spawn_with_priority(F&& f, TaskPriority p) {
   return detail::spawn_task(nullptr, std::forward<F>(f), p);
+}
+// spawn with SpawnOptions (priority, token, cleanup role) on the calling fiber's runtime.
+template <class F>
+auto spawn(F&& f, const SpawnOptions& opts) {
+  return detail::spawn_task(nullptr, std::forward<F>(f), opts.priority, &opts);
 }
 
 // current_task_id returns the id of the calling fiber's task, or an invalid TaskId outside a fiber.
@@ -67,6 +73,12 @@ TaskPriority priority();
 // is_cancelled says whether the calling fiber's task has been asked to cancel (false outside a
 // fiber). Lets CPU-bound fibers that never block poll for cancellation.
 bool is_cancelled() noexcept;
+
+// cancellation_token returns the calling fiber's own token: cancelled when its task is cancelled
+// (JoinHandle::cancel(), or the token it was spawned bound to). Made on first use (a child of the
+// bound token, if any). Use it to cancel work the fiber hands to others, or with on_cancel to
+// unblock foreign waits. Throws std::logic_error outside a fiber, std::bad_alloc.
+CancellationToken cancellation_token();
 
 // set_name names the calling fiber (at most 31 bytes kept) for stack-overflow reports and debug
 // logs. Throws std::logic_error outside a fiber.

@@ -23,6 +23,14 @@ class Parker {
   // unpark wakes the parked thread, or makes its next park() return immediately. Any thread. Never
   // throws.
   void unpark() noexcept;
+  // try_consume takes a pending permit without sleeping and says whether there was one. Only the
+  // parking thread calls it; with unpark() it forms a Dekker pair (both sequentially consistent):
+  // a thread that publishes "I sleep elsewhere" and then finds no permit is sure every later
+  // unpark() caller sees the publication.
+  bool try_consume() noexcept {
+    std::uint32_t expected = 1;
+    return state_.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
+  }
 
  private:
   // state_: 0 = empty, 1 = notified (a permit is pending), 2 = a thread is parked.

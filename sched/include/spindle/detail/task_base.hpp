@@ -13,6 +13,10 @@
 
 #include "spindle/task.hpp"
 
+namespace spindle {
+struct SpawnOptions;
+}  // namespace spindle
+
 namespace spindle::detail {
 
 class RuntimeImpl;
@@ -138,13 +142,15 @@ void task_free_unsubmitted(void* mem) noexcept;
 // task_submit hands a constructed task to `rt` (nullptr: the runtime of the calling fiber) at
 // priority `p`. On any throw (std::logic_error outside a fiber with rt == nullptr,
 // std::runtime_error when the runtime no longer accepts spawns) the task is destroyed and freed
-// before the exception propagates.
-void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p);
+// before the exception propagates. `opts` (may be null) binds the task to a token or marks it as a
+// cleanup task (see SpawnOptions).
+void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p, const SpawnOptions* opts);
 // task_release drops the handle's reference (detaching the task if it has not finished).
 void task_release(TaskBase* task) noexcept;
-// task_wait blocks until `task` has finished: the calling fiber parks (a cancellation point: throws
-// Cancelled if the *caller* is cancelled) or, outside a fiber, the OS thread blocks.
-void task_wait(TaskBase* task);
+// task_wait blocks until `task` has finished: the calling fiber parks (a cancellation point when
+// `cancellable`: throws Cancelled if the *caller* is cancelled) or, outside a fiber, the OS thread
+// blocks.
+void task_wait(TaskBase* task, bool cancellable = true);
 // task_state returns the task's current state.
 TaskState task_state(const TaskBase* task) noexcept;
 // task_id returns the task's id.

@@ -1,0 +1,133 @@
+// sched/detail/io_driver.hpp (internal): the runtime's I/O driver. One Reactor per runtime; fibers
+// wait on IoSource objects; workers poll the reactor (docs/io.md).
+//
+// Waiting for I/O, per fd and direction:
+//   try the call -> EAGAIN -> IoSource::wait(dir, deadline) -> retry the call.
+// wait() consumes a readiness latched by an earlier report, or links the fiber on the direction's
+// wait list, arms the reactor and parks. The driver (whichever worker polls the reactor) wakes
+// every waiter of a reported direction, or latches the direction when nobody waits. Spurious
+// wakeups are normal: the caller retries the call and waits again on EAGAIN.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "spindle/detail/wait.hpp"
+#include "spindle/platform/reactor.hpp"
+
+namespace spindle::detail {
+
+class RuntimeImpl;
+class Worker;
+
+// IoState is the driver's per-fd state; the reactor token points to it. Freed through
+// IoDriver::retire once no poll in progress can still report it.
+struct IoState {
+  int fd = -1;
+  RuntimeImpl* rt = nullptr;
+  WaitLock lock;
+  std::uint32_t ready = 0;  // directions reported while nobody waited (latched)
+  WaitList waiters[2];      // [0] readers, [1] writers
+  // Lifetime: one reference for the IoHandle, one for the driver (dropped once no poll can
+  // report it any more, or when the driver is destroyed first: `orphaned`).
+  std::atomic<std::uint32_t> refs{2};
+  std::atomic<bool> orphaned{false};
+  std::uint64_t retired_at = 0;
+  IoState* live_prev = nullptr;  // the driver's list of registered states (under reg_mu_)
+  IoState* live_next = nullptr;
+};
+
+// IoDriver is one runtime's reactor plus the bookkeeping around it.
+class IoDriver {
+ public:
+  IoDriver(RuntimeImpl* rt, platform::ReactorKind kind);
+  ~IoDriver();
+
+  // registered says whether any fd is registered (workers skip the reactor otherwise).
+  bool registered() const noexcept { return count_.load(std::memory_order_acquire) != 0; }
+  // attach registers `fd` (non-blocking) and returns its state. Throws std::system_error.
+  IoState* attach(int fd);
+  // detach deregisters and retires a state (freed once no poll in progress can report it).
+  void detach(IoState* s) noexcept;
+
+  // release_blocking gives the role back without polling (work turned up).
+  void release_blocking() noexcept { role_.store(0, std::memory_order_release); }
+  // try_poll_nonblocking polls without blocking if no other worker holds the driver role, waking
+  // the waiters of ready fds (their fibers become ready on the calling worker). Returns how many
+  // fibers it woke.
+  std::size_t try_poll_nonblocking();
+  // Driver role for an idle worker: try_acquire_blocking takes it (false if another idle worker
+  // is blocked in the reactor; waits out a short non-blocking poll by a busy worker), then
+  // poll_blocking waits in the reactor up to timeout_ns (-1 forever) and releases the role.
+  bool try_acquire_blocking() noexcept;
+  std::size_t poll_blocking(std::int64_t timeout_ns);
+  // wake interrupts a blocking poll (any thread).
+  void wake() noexcept { reactor_->wake(); }
+
+  // wait blocks the calling fiber until `s` may be ready for `dir` (0 read, 1 write), the
+  // deadline passes or the fiber is cancelled.
+  WaitStatus wait(IoState* s, int dir, std::uint64_t deadline_ns);
+
+  const char* backend_name() const noexcept { return reactor_->name(); }
+  platform::Reactor& reactor() noexcept { return *reactor_; }
+
+  // Counters for RuntimeStats.
+  std::atomic<std::uint64_t> polls{0}, io_wakeups{0};
+
+ private:
+  std::size_t dispatch(std::size_t n);
+  void free_retired() noexcept;
+
+  RuntimeImpl* rt_;
+  std::unique_ptr<platform::Reactor> reactor_;
+  std::atomic<std::uint64_t> count_{0};
+  // Driver role: 0 free, 1 held by a non-blocking poll, 2 held by a blocking poll.
+  std::atomic<int> role_{0};
+  // epoch_ is odd while a poll (and the dispatch of its events) is in progress.
+  std::atomic<std::uint64_t> epoch_{0};
+  std::mutex retire_mu_;
+  std::vector<IoState*> retired_;
+  std::mutex reg_mu_;
+  IoState* live_ = nullptr;  // registered states (orphaned when the driver goes first)
+  std::vector<platform::ReactorEvent> events_;  // used by the role holder only
+};
+
+// IoHandle is what a socket object holds to wait for its fd: registration with the runtime of the
+// first fiber that waits (lazily), ::poll(2) for plain OS threads. Not thread-safe for concurrent
+// registration: a socket is used by one fiber at a time per direction (one reader and one writer
+// may wait at once).
+class IoHandle {
+ public:
+  // kRead and kWrite name the directions for wait().
+  static constexpr int kRead = 0, kWrite = 1;
+
+  explicit IoHandle(int fd = -1) noexcept : fd_(fd) {}
+  IoHandle(IoHandle&& o) noexcept;
+  IoHandle& operator=(IoHandle&& o) noexcept;
+  IoHandle(const IoHandle&) = delete;
+  IoHandle& operator=(const IoHandle&) = delete;
+  // ~IoHandle deregisters (does not close the fd).
+  ~IoHandle() { release(); }
+
+  // fd returns the descriptor (-1 if none).
+  int fd() const noexcept { return fd_; }
+  // wait blocks until the fd may be ready for `dir` (kRead or kWrite; spurious wakeups happen:
+  // retry the call), until `deadline_ns` (monotonic, kNoDeadline) passes -> Timeout, or, in a
+  // fiber, until the fiber is cancelled -> Cancelled. A fiber parks (registering the fd with its
+  // runtime's reactor on first use); an OS thread blocks in poll(2). Throws std::system_error if
+  // the fd cannot be registered or polled, std::logic_error if a fiber of another runtime than the
+  // one the fd is registered with waits on it.
+  WaitStatus wait(int dir, std::uint64_t deadline_ns);
+  // release deregisters the fd from the reactor (call before closing it) and forgets it.
+  void release() noexcept;
+
+ private:
+  int fd_;
+  IoState* state_ = nullptr;
+  IoDriver* driver_ = nullptr;
+};
+
+}  // namespace spindle::detail

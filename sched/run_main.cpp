@@ -1,0 +1,41 @@
+// run_main: the root fiber, the cleanup wait, cancellation of the rest, shutdown.
+#include <cstdio>
+#include <exception>
+
+#include "detail/runtime_impl.hpp"
+#include "spindle/run_main.hpp"
+#include "spindle/runtime.hpp"
+
+namespace spindle::detail {
+
+RuntimeImpl* runtime_impl_of(AsyncRuntime& rt) noexcept;
+
+int run_main_impl(const AsyncRuntimeConfig& cfg, std::function<int()> body) {
+  AsyncRuntime rt(cfg);
+  RuntimeImpl* impl = runtime_impl_of(rt);
+  CancellationToken main_token;
+  int code = 1;
+  try {
+    SpawnOptions opts;
+    opts.token = main_token;
+    code = rt.spawn([&body] { return body(); }, opts).join();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spindle::run_main: the main fiber ended with an exception: %s\n",
+                 e.what());
+    code = 1;
+  } catch (...) {
+    std::fprintf(stderr, "spindle::run_main: the main fiber ended with an unknown exception\n");
+    code = 1;
+  }
+  if (!impl->wait_cleanup(impl->cfg.cleanup_timeout)) {
+    std::fprintf(stderr,
+                 "spindle::run_main: cleanup tasks still running after cleanup_timeout; "
+                 "cancelling them\n");
+  }
+  main_token.cancel();
+  impl->cleanup_token.cancel();
+  rt.shutdown();
+  return code;
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,288 @@
+// Tasks bound to cancellation tokens, a task's own token, token inheritance, TaskResultBundle and
+// run_main.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "spindle/cancellation_token.hpp"
+#include "spindle/run_main.hpp"
+#include "spindle/spindle.hpp"
+#include "spindle/task_result_bundle.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits (generously) until `cond` holds.
+template <class Cond>
+bool eventually(Cond cond) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(TaskCancellationTest, CancellingTheBoundTokenWakesABlockedFiber) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  spindle::CancellationToken token;
+  std::atomic<bool> blocked{false};
+  auto h = rt.spawn(
+      [&] {
+        blocked = true;
+        spindle::this_fiber::sleep_for(1h);
+      },
+      spindle::SpawnOptions{.token = token});
+  ASSERT_TRUE(eventually([&] { return blocked.load(); }));
+  token.cancel();
+  EXPECT_THROW(h.join(), spindle::Cancelled);
+  EXPECT_EQ(h.state(), spindle::TaskState::Cancelled);
+}
+
+TEST(TaskCancellationTest, AnAlreadyCancelledTokenMeansTheTaskNeverStarts) {
+  spindle::AsyncRuntime rt({.worker_threads = 1});
+  spindle::CancellationToken token;
+  token.cancel();
+  std::atomic<bool> ran{false};
+  auto h = rt.spawn([&] { ran = true; }, spindle::SpawnOptions{.token = token});
+  EXPECT_THROW(h.join(), spindle::Cancelled);
+  EXPECT_FALSE(ran.load());
+}
+
+TEST(TaskCancellationTest, JoinHandleCancelCancelsTheTasksOwnTokenOnly) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  spindle::CancellationToken parent;
+  std::atomic<bool> callback_ran{false}, ready{false};
+  auto h = rt.spawn(
+      [&] {
+        auto own = spindle::this_fiber::cancellation_token();
+        auto reg = own.on_cancel([&] { callback_ran = true; });
+        ready = true;
+        spindle::this_fiber::sleep_for(1h);
+      },
+      spindle::SpawnOptions{.token = parent});
+  ASSERT_TRUE(eventually([&] { return ready.load(); }));
+  h.cancel();
+  EXPECT_THROW(h.join(), spindle::Cancelled);
+  EXPECT_TRUE(callback_ran.load());
+  EXPECT_FALSE(parent.is_cancelled());  // the child's cancellation never climbs up
+}
+
+TEST(TaskCancellationTest, OwnTokenMadeAfterCancellationIsBornCancelled) {
+  spindle::AsyncRuntime rt({.worker_threads = 1});
+  std::atomic<bool> started{false};
+  auto h = rt.spawn([&] {
+    started = true;
+    while (!spindle::this_fiber::is_cancelled()) spindle::this_fiber::yield();
+    return spindle::this_fiber::cancellation_token().is_cancelled();
+  });
+  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  h.cancel();
+  EXPECT_TRUE(h.join());
+}
+
+TEST(TaskCancellationTest, SpawnedFibersInheritTheBoundTokenButNotTheSpawnersOwn) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  spindle::CancellationToken token;
+  std::atomic<int> blocked{0};
+  std::vector<spindle::JoinHandle<void>> children;
+  spindle::JoinHandle<void> unbound_child;
+  auto parent = rt.spawn(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          children.push_back(spindle::spawn([&] {
+            ++blocked;
+            spindle::this_fiber::sleep_for(1h);
+          }));
+        }
+        unbound_child = spindle::spawn([] {}, spindle::SpawnOptions{.inherit_token = false});
+      },
+      spindle::SpawnOptions{.token = token});
+  parent.join();  // the parent is done; its children still sleep
+  unbound_child.join();
+  ASSERT_TRUE(eventually([&] { return blocked.load() == 3; }));
+  token.cancel();
+  for (auto& c : children) EXPECT_THROW(c.join(), spindle::Cancelled);
+}
+
+TEST(TaskCancellationTest, DroppingAHandleNeverCancels) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<bool> done{false};
+  rt.spawn([&] {
+      spindle::this_fiber::sleep_for(2ms);
+      done = !spindle::this_fiber::is_cancelled();
+    }).detach();
+  rt.shutdown();
+  EXPECT_TRUE(done.load());
+}
+
+TEST(TaskResultBundleTest, ReturnsEveryResultInSpawnOrder) {
+  spindle::AsyncRuntime rt({.worker_threads = 3});
+  auto results = rt.block_on([] {
+    spindle::TaskResultBundle<int> bundle;
+    for (int i = 0; i < 20; ++i) {
+      bundle.spawn([i] {
+        spindle::this_fiber::sleep_for(std::chrono::microseconds(100 * (20 - i)));
+        return i * i;
+      });
+    }
+    return bundle.wait_all();
+  });
+  ASSERT_EQ(results.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(results[i], i * i);
+}
+
+TEST(TaskResultBundleTest, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnded) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<int> ended{0};
+  EXPECT_THROW(rt.block_on([&] {
+    spindle::TaskResultBundle<void> bundle;
+    for (int i = 0; i < 5; ++i) {
+      bundle.spawn([&] {
+        try {
+          spindle::this_fiber::sleep_for(1h);
+        } catch (...) {
+          ++ended;
+          throw;
+        }
+      });
+    }
+    bundle.spawn([] { throw std::runtime_error("first failure"); });
+    bundle.wait_all();
+  }),
+               std::runtime_error);
+  EXPECT_EQ(ended.load(), 5);  // every sleeper was cancelled and ended before wait_all threw
+}
+
+TEST(TaskResultBundleTest, DestroyedEarlyCancelsAndJoins) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<int> ended{0}, started{0};
+  {
+    spindle::TaskResultBundle<void> bundle(rt);
+    for (int i = 0; i < 4; ++i) {
+      bundle.spawn([&] {
+        ++started;
+        try {
+          spindle::this_fiber::sleep_for(1h);
+        } catch (const spindle::Cancelled&) {
+          ++ended;
+          throw;
+        }
+      });
+    }
+    ASSERT_TRUE(eventually([&] { return started.load() == 4; }));
+  }  // from a plain thread: blocks until all ended
+  EXPECT_EQ(ended.load(), 4);
+}
+
+TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<bool> waiting{false};
+  std::atomic<int> ended{0};
+  auto owner = rt.spawn([&] {
+    spindle::TaskResultBundle<void> bundle;
+    for (int i = 0; i < 3; ++i) {
+      bundle.spawn([&] {
+        try {
+          spindle::this_fiber::sleep_for(1h);
+        } catch (const spindle::Cancelled&) {
+          ++ended;
+          throw;
+        }
+      });
+    }
+    waiting = true;
+    bundle.wait_all();
+  });
+  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  owner.cancel();
+  EXPECT_THROW(owner.join(), spindle::Cancelled);
+  EXPECT_EQ(ended.load(), 3);
+}
+
+TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
+  static std::atomic<bool> leftover_cancelled{false};
+  char arg0[] = "prog";
+  char* argv[] = {arg0, nullptr};
+  int code = spindle::run_main(1, argv,
+                               [](int argc, char** args) {
+                                 EXPECT_EQ(argc, 1);
+                                 EXPECT_STREQ(args[0], "prog");
+                                 spindle::spawn([] {
+                                   spindle::spawn([] {  // a grandchild: inherits the main token too
+                                     try {
+                                       spindle::this_fiber::sleep_for(1h);
+                                     } catch (const spindle::Cancelled&) {
+                                       leftover_cancelled = true;
+                                       throw;
+                                     }
+                                   })
+                                       .detach();
+                                 }).detach();
+                                 return 7;
+                               },
+                               {.worker_threads = 2});
+  EXPECT_EQ(code, 7);
+  EXPECT_TRUE(leftover_cancelled.load());
+}
+
+TEST(RunMainTest, WaitsForCleanupTasksThenCancelsSlowOnes) {
+  static std::atomic<bool> cleaned{false}, slow_cancelled{false};
+  char* argv[] = {nullptr};
+  int code = spindle::run_main(0, argv,
+                               [] {
+                                 spindle::spawn(
+                                     [] {
+                                       spindle::this_fiber::sleep_for(20ms);
+                                       cleaned = true;
+                                     },
+                                     spindle::SpawnOptions{.cleanup = true})
+                                     .detach();
+                               },
+                               {.worker_threads = 2});
+  EXPECT_EQ(code, 0);
+  EXPECT_TRUE(cleaned.load());
+  code = spindle::run_main(0, argv,
+                           [] {
+                             spindle::spawn(
+                                 [] {
+                                   try {
+                                     spindle::this_fiber::sleep_for(1h);
+                                   } catch (const spindle::Cancelled&) {
+                                     slow_cancelled = true;
+                                   }
+                                 },
+                                 spindle::SpawnOptions{.cleanup = true})
+                                 .detach();
+                             return 3;
+                           },
+                           {.worker_threads = 2, .cleanup_timeout = 10ms});
+  EXPECT_EQ(code, 3);
+  EXPECT_TRUE(slow_cancelled.load());
+}
+
+TEST(RunMainTest, AnEscapingExceptionGivesExitCodeOne) {
+  char* argv[] = {nullptr};
+  testing::internal::CaptureStderr();
+  int code = spindle::run_main(
+      0, argv, []() -> int { throw std::runtime_error("bad config file"); }, {.worker_threads = 1});
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(err.find("bad config file"), std::string::npos);
+}
+
+TEST(RunMainTest, BadConfigThrowsBeforeRunning) {
+  char* argv[] = {nullptr};
+  bool ran = false;
+  EXPECT_THROW(
+      spindle::run_main(0, argv, [&] { ran = true; }, {.cleanup_timeout = std::chrono::hours(2)}),
+      std::invalid_argument);
+  EXPECT_FALSE(ran);
+}
+
+}  // namespace
