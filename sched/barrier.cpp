@@ -1,0 +1,110 @@
+// Barrier: arrivals and the blocking wait. See spindle/barrier.hpp and spindle/detail/wait.hpp.
+//
+// Everything is guarded by wl_. The arrival that completes a phase empties the queue (those are
+// exactly the waiters of that phase) and signals them after unlocking, so a waiter never needs to
+// compare generations: being signaled means its phase completed.
+#include "spindle/barrier.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace spindle {
+
+using detail::WaitNode;
+using detail::WaitStatus;
+
+namespace {
+void signal_chain(WaitNode* fifo) noexcept {
+  while (fifo != nullptr) {
+    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
+    detail::wait_signal(*fifo->waiter);
+    fifo = next;
+  }
+}
+}  // namespace
+
+Barrier::Barrier(std::ptrdiff_t count) : expected_(count), remaining_(count) {
+  if (count < 1) {
+    throw std::invalid_argument("spindle::Barrier: count = " + std::to_string(count) +
+                                " must be >= 1");
+  }
+}
+
+bool Barrier::arrive_locked(bool drop, WaitNode*& released) {
+  if (remaining_ <= 0) {
+    wl_.unlock();
+    throw std::logic_error(
+        "spindle::Barrier: arrival with no participant left (every participant dropped)");
+  }
+  if (drop) --expected_;
+  if (--remaining_ != 0) return false;
+  ++generation_;
+  remaining_ = expected_;
+  WaitNode** tail = &released;
+  while (WaitNode* n = waiters_.pop_front()) {
+    *tail = n;
+    tail = &n->next;
+  }
+  return true;
+}
+
+void Barrier::arrive_and_drop() {
+  WaitNode* released = nullptr;
+  wl_.lock();
+  arrive_locked(true, released);
+  wl_.unlock();
+  signal_chain(released);
+}
+
+void Barrier::arrive_and_wait() {
+  arrive_and_wait_ns(detail::kNoDeadline);
+}
+
+bool Barrier::arrive_and_wait_ns(std::uint64_t deadline_ns) {
+  WaitNode* released = nullptr;
+  detail::Waiter w;
+  WaitNode node(&w);
+  wl_.lock();
+  if (arrive_locked(false, released)) {
+    wl_.unlock();
+    signal_chain(released);
+    return true;
+  }
+  // Would block: a cancellation point (the arrival above still counts).
+  if (detail::cancel_pending()) {
+    wl_.unlock();
+    detail::throw_cancelled();
+  }
+  waiters_.push_back(&node);
+  wl_.unlock();
+
+  const WaitStatus st = detail::wait_block(w, deadline_ns, true);
+  if (st != WaitStatus::Signaled) {
+    wl_.lock();
+    if (node.linked) {
+      waiters_.remove(&node);
+      wl_.unlock();
+      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
+      return false;
+    }
+    wl_.unlock();
+    detail::wait_settle(w);
+  }
+  return true;
+}
+
+std::uint64_t Barrier::generation() const noexcept {
+  wl_.lock();
+  const std::uint64_t g = generation_;
+  wl_.unlock();
+  return g;
+}
+
+std::ptrdiff_t Barrier::expected() const noexcept {
+  wl_.lock();
+  const std::ptrdiff_t e = expected_;
+  wl_.unlock();
+  return e;
+}
+
+}  // namespace spindle

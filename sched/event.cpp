@@ -1,0 +1,60 @@
+// Event: set and the blocking wait. See spindle/event.hpp and spindle/detail/wait.hpp.
+//
+// set_ becomes true only with wl_ held, and a waiter queues only after reading false with wl_
+// held, so a set() either is seen by the waiter's check or finds the waiter in the queue.
+#include "spindle/event.hpp"
+
+namespace spindle {
+
+using detail::WaitNode;
+using detail::WaitStatus;
+
+void Event::set() noexcept {
+  if (set_.load(std::memory_order_acquire)) return;  // already open: nobody can be queued
+  wl_.lock();
+  set_.store(true, std::memory_order_release);
+  WaitNode* fifo = nullptr;
+  WaitNode** tail = &fifo;
+  while (WaitNode* n = waiters_.pop_front()) {
+    *tail = n;
+    tail = &n->next;
+  }
+  wl_.unlock();
+  while (fifo != nullptr) {
+    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
+    detail::wait_signal(*fifo->waiter);
+    fifo = next;
+  }
+}
+
+bool Event::wait_slow(std::uint64_t deadline_ns) {
+  if (detail::cancel_pending()) {
+    if (is_set()) return true;
+    detail::throw_cancelled();
+  }
+  detail::Waiter w;
+  WaitNode node(&w);
+  wl_.lock();
+  if (set_.load(std::memory_order_acquire)) {
+    wl_.unlock();
+    return true;
+  }
+  waiters_.push_back(&node);
+  wl_.unlock();
+
+  const WaitStatus st = detail::wait_block(w, deadline_ns, true);
+  if (st != WaitStatus::Signaled) {
+    wl_.lock();
+    if (node.linked) {
+      waiters_.remove(&node);
+      wl_.unlock();
+      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
+      return false;
+    }
+    wl_.unlock();
+    detail::wait_settle(w);
+  }
+  return true;
+}
+
+}  // namespace spindle

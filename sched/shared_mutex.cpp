@@ -1,0 +1,243 @@
+// SharedMutex: the contended paths. See spindle/shared_mutex.hpp for the policy and
+// spindle/detail/wait.hpp for the parking protocol.
+//
+// Every wake-up is a handoff: the waker changes the state word on the woken waiters' behalf (sets
+// kWriter, or adds the readers it wakes to the count) with wl_ held, then signals them after
+// releasing wl_. Invariants (wl_ held):
+//  - kWriterWaiting == !writers_.empty() and kReaderWaiting == !readers_.empty().
+//  - Readers wait only while kWriter or kWriterWaiting is set; writers only while the lock is held.
+//  - The lock can be free with kWriterWaiting set only between the last reader's fetch_sub and its
+//    wake_writer_after_readers, which then hands the lock to the oldest writer. A new writer
+//    queues behind it instead of taking the free lock.
+#include "spindle/shared_mutex.hpp"
+
+#include <thread>
+
+#include "detail/runtime_impl.hpp"
+
+namespace spindle {
+
+namespace {
+
+// kSpinRounds bounds the spin before queueing: round i pauses 2^i times (as in mutex.cpp).
+constexpr int kSpinRounds = 7;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// spin_allowed says whether spinning can help: the holder may be running on another CPU (the
+// caller is an OS thread, or a fiber of a runtime with several workers).
+bool spin_allowed() noexcept {
+  static const bool multi_cpu = std::thread::hardware_concurrency() != 1;
+  if (!multi_cpu) return false;
+  detail::Worker* w = detail::current_worker();
+  if (w == nullptr || w->current == nullptr) return true;
+  return w->rt->workers.size() > 1;
+}
+
+// spin_for retries `attempt` with growing pauses while spinning can help; returns whether it
+// succeeded.
+template <class F>
+bool spin_for(F attempt) noexcept {
+  if (!spin_allowed()) return false;
+  for (int round = 0; round < kSpinRounds; ++round) {
+    if (attempt()) return true;
+    for (int i = 0; i < (1 << round); ++i) cpu_relax();
+  }
+  return attempt();
+}
+
+using detail::WaitNode;
+using detail::WaitStatus;
+
+// Chain collects popped nodes (through WaitNode::next, unused once unlinked) so that they can be
+// signaled after the lock is released.
+struct Chain {
+  WaitNode* head = nullptr;
+  void add(WaitNode* n) noexcept {
+    n->next = head;
+    head = n;
+  }
+  void signal_all() noexcept {
+    WaitNode* n = head;
+    while (n != nullptr) {
+      WaitNode* next = n->next;  // read before the signal: the node may vanish after it
+      detail::wait_signal(*n->waiter);
+      n = next;
+    }
+    head = nullptr;
+  }
+};
+
+// pop_all moves every node of `list` into `chain`; returns how many.
+std::uint32_t pop_all(detail::WaitList& list, Chain& chain) noexcept {
+  std::uint32_t k = 0;
+  while (WaitNode* n = list.pop_front()) {
+    chain.add(n);
+    ++k;
+  }
+  return k;
+}
+
+}  // namespace
+
+bool SharedMutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
+  if (spin_for([this] { return try_lock(); })) return true;
+  if (cancellable && detail::cancel_pending()) {
+    if (try_lock()) return true;
+    detail::throw_cancelled();
+  }
+  detail::Waiter w;
+  WaitNode node(&w);
+  wl_.lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & (kWriter | kReaderMask | kWriterWaiting)) == 0) {
+      if (state_.compare_exchange_weak(s, s | kWriter, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        wl_.unlock();
+        return true;
+      }
+    } else if ((s & kWriterWaiting) != 0 ||
+               state_.compare_exchange_weak(s, s | kWriterWaiting, std::memory_order_relaxed,
+                                            std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  writers_.push_back(&node);
+  wl_.unlock();
+
+  const WaitStatus st = detail::wait_block(w, deadline_ns, cancellable);
+  if (st != WaitStatus::Signaled) {
+    wl_.lock();
+    if (node.linked) {
+      writers_.remove(&node);
+      Chain chain;
+      if (writers_.empty()) {
+        // Readers that queued only because a writer was waiting may enter now (readers still
+        // inside may leave meanwhile: hence the CAS loop).
+        s = state_.load(std::memory_order_acquire);
+        const std::uint32_t k = (s & kWriter) == 0 ? pop_all(readers_, chain) : 0;
+        std::uint32_t next;
+        do {
+          next = s & ~kWriterWaiting;
+          if (k != 0) next = (next & ~kReaderWaiting) + k;
+        } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                               std::memory_order_acquire));
+      }
+      wl_.unlock();
+      chain.signal_all();
+      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
+      return false;
+    }
+    wl_.unlock();
+    detail::wait_settle(w);
+  }
+  return true;  // handed over: we own it
+}
+
+bool SharedMutex::lock_shared_slow(std::uint64_t deadline_ns, bool cancellable) {
+  if (spin_for([this] { return try_lock_shared(); })) return true;
+  if (cancellable && detail::cancel_pending()) {
+    if (try_lock_shared()) return true;
+    detail::throw_cancelled();
+  }
+  detail::Waiter w;
+  WaitNode node(&w);
+  wl_.lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & (kWriter | kWriterWaiting)) == 0) {
+      assert((s & kReaderMask) != kReaderMask && "spindle::SharedMutex: too many readers");
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        wl_.unlock();
+        return true;
+      }
+    } else if ((s & kReaderWaiting) != 0 ||
+               state_.compare_exchange_weak(s, s | kReaderWaiting, std::memory_order_relaxed,
+                                            std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  readers_.push_back(&node);
+  wl_.unlock();
+
+  const WaitStatus st = detail::wait_block(w, deadline_ns, cancellable);
+  if (st != WaitStatus::Signaled) {
+    wl_.lock();
+    if (node.linked) {
+      readers_.remove(&node);
+      if (readers_.empty()) state_.fetch_and(~kReaderWaiting, std::memory_order_relaxed);
+      wl_.unlock();
+      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
+      return false;
+    }
+    wl_.unlock();
+    detail::wait_settle(w);
+  }
+  return true;  // handed over: counted among the readers inside
+}
+
+void SharedMutex::unlock_slow() noexcept {
+  Chain chain;
+  wl_.lock();
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  assert((s & kWriter) != 0 && "spindle::SharedMutex::unlock: not locked exclusively");
+  std::uint32_t next;
+  if (!readers_.empty()) {
+    // Phase alternation: the readers that queued during this writer's turn go first, together.
+    const std::uint32_t k = pop_all(readers_, chain);
+    do {
+      next = ((s & ~(kWriter | kReaderWaiting)) + k);
+    } while (!state_.compare_exchange_weak(s, next, std::memory_order_release,
+                                           std::memory_order_relaxed));
+  } else if (WaitNode* n = writers_.pop_front()) {
+    // Handoff: kWriter stays set for the next writer.
+    chain.add(n);
+    const std::uint32_t more = writers_.empty() ? 0 : kWriterWaiting;
+    do {
+      next = (s & ~kWriterWaiting) | more;
+    } while (!state_.compare_exchange_weak(s, next, std::memory_order_release,
+                                           std::memory_order_relaxed));
+  } else {
+    state_.fetch_and(~kWriter, std::memory_order_release);
+  }
+  wl_.unlock();
+  chain.signal_all();
+}
+
+void SharedMutex::wake_writer_after_readers() noexcept {
+  wl_.lock();
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  if ((s & (kWriter | kReaderMask)) != 0 || writers_.empty()) {
+    // A removal (timeout, cancellation) or a handoff already dealt with it.
+    wl_.unlock();
+    return;
+  }
+  WaitNode* n = writers_.pop_front();
+  const std::uint32_t more = writers_.empty() ? 0 : kWriterWaiting;
+  while (!state_.compare_exchange_weak(s, (s & ~kWriterWaiting) | more | kWriter,
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+  wl_.unlock();
+  detail::wait_signal(*n->waiter);
+}
+
+namespace detail {
+void shared_mutex_lock_uncancellable(SharedMutex& m) noexcept {
+  if (m.try_lock()) return;
+  m.lock_slow(kNoDeadline, false);
+}
+void shared_mutex_lock_shared_uncancellable(SharedMutex& m) noexcept {
+  if (m.try_lock_shared()) return;
+  m.lock_shared_slow(kNoDeadline, false);
+}
+}  // namespace detail
+
+}  // namespace spindle
