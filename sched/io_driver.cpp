@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "detail/runtime_impl.hpp"
+#include "spindle/this_fiber.hpp"
 
 namespace spindle::detail {
 
@@ -251,46 +252,75 @@ WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns) {
   return WaitStatus::Signaled;
 }
 
+namespace {
+// attaching marks an IoHandle whose registration is in progress.
+IoState* attaching() noexcept {
+  static IoState marker;
+  return &marker;
+}
+}  // namespace
+
 IoHandle::IoHandle(IoHandle&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
-      state_(std::exchange(o.state_, nullptr)),
+      state_(o.state_.exchange(nullptr, std::memory_order_acq_rel)),
       driver_(std::exchange(o.driver_, nullptr)) {}
 
 IoHandle& IoHandle::operator=(IoHandle&& o) noexcept {
   if (this != &o) {
     release();
     fd_ = std::exchange(o.fd_, -1);
-    state_ = std::exchange(o.state_, nullptr);
+    state_.store(o.state_.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
     driver_ = std::exchange(o.driver_, nullptr);
   }
   return *this;
 }
 
 void IoHandle::release() noexcept {
-  if (state_ != nullptr) {
-    if (!state_->orphaned.load(std::memory_order_acquire)) driver_->detach(state_);
-    unref(state_);
-    state_ = nullptr;
+  IoState* s = state_.exchange(nullptr, std::memory_order_acq_rel);
+  if (s != nullptr && s != attaching()) {
+    if (!s->orphaned.load(std::memory_order_acquire)) driver_->detach(s);
+    unref(s);
     driver_ = nullptr;
   }
   fd_ = -1;
 }
 
+IoState* IoHandle::attach_once(RuntimeImpl* rt) {
+  for (;;) {
+    IoState* s = state_.load(std::memory_order_acquire);
+    if (s != nullptr && s != attaching()) return s;
+    if (s == nullptr) {
+      if (!state_.compare_exchange_strong(s, attaching(), std::memory_order_acq_rel)) continue;
+      IoState* fresh;
+      try {
+        fresh = rt->io->attach(fd_);
+      } catch (...) {
+        state_.store(nullptr, std::memory_order_release);  // the next waiter may try again
+        throw;
+      }
+      driver_ = rt->io.get();
+      state_.store(fresh, std::memory_order_release);
+      return fresh;
+    }
+    // Another waiter (the socket's reader or writer, on another worker) is registering: one
+    // epoll_ctl away, so yield the worker briefly rather than park.
+    this_fiber::yield();
+  }
+}
+
 WaitStatus IoHandle::wait(int dir, std::uint64_t deadline_ns) {
   if (fd_ < 0) throw std::logic_error("spindle: I/O wait on a closed socket");
   RuntimeImpl* rt = current_runtime();
-  if (rt != nullptr && state_ != nullptr && state_->orphaned.load(std::memory_order_acquire)) {
-    throw std::logic_error("spindle: I/O wait on a socket whose runtime was destroyed");
-  }
   if (rt != nullptr) {
-    if (state_ == nullptr) {
-      state_ = rt->io->attach(fd_);
-      driver_ = rt->io.get();
-    } else if (state_->rt != rt) {
+    IoState* s = attach_once(rt);
+    if (s->orphaned.load(std::memory_order_acquire)) {
+      throw std::logic_error("spindle: I/O wait on a socket whose runtime was destroyed");
+    }
+    if (s->rt != rt) {
       throw std::logic_error(
           "spindle: a socket registered with one runtime was used by a fiber of another");
     }
-    return driver_->wait(state_, dir, deadline_ns);
+    return driver_->wait(s, dir, deadline_ns);
   }
   // A plain OS thread: poll(2) on the fd until ready or the deadline.
   struct pollfd p;

@@ -95,6 +95,9 @@ WaitStatus fiber_block(Waiter& w, TaskCore* self, std::uint64_t deadline_ns,
       // Otherwise a stale notification: keep waiting.
     }
   }
+  // A deadline that is already over (a zero or negative timeout) times out now instead of parking
+  // until the wheel's next tick.
+  if (now_ns() >= deadline_ns) return WaitStatus::Timeout;
   // The entry goes on the wheel of the worker the wait starts on; the fiber may migrate meanwhile.
   // No clock is read: the wheel's time is the last tick a worker observed, so an entry fires only
   // once the clock has reached its tick and the wait is never short.

@@ -167,6 +167,31 @@ TEST_P(IoDriverTest, ManyConnectionsEchoAcrossWorkers) {
   for (auto& e : echoes) EXPECT_EQ(e.join(), kRounds);
 }
 
+TEST_P(IoDriverTest, AReaderAndAWriterRaceToRegisterTheSameFd) {
+  // The first waits on a handle may come from its reader and its writer on two workers at once:
+  // exactly one registers the fd, the other uses that registration (no EEXIST, no double state).
+  spindle::AsyncRuntime rt(config(2));
+  for (int round = 0; round < 200; ++round) {
+    Pair p;
+    ASSERT_EQ(::write(p.b, "x", 1), 1);  // p.a is readable and writable from the start
+    IoHandle io(p.a);
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    auto waiter = [&](int dir) {
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();  // hold the worker: the two run in parallel
+      return io.wait(dir, spindle::detail::deadline_after(20s));
+    };
+    auto r = rt.spawn([&] { return waiter(IoHandle::kRead); });
+    auto w = rt.spawn([&] { return waiter(IoHandle::kWrite); });
+    ASSERT_TRUE(eventually([&] { return ready.load() == 2; }));
+    go = true;
+    EXPECT_EQ(r.join(), WaitStatus::Signaled) << "round " << round;
+    EXPECT_EQ(w.join(), WaitStatus::Signaled) << "round " << round;
+    rt.block_on([&] { io.release(); });
+  }
+}
+
 TEST_P(IoDriverTest, ABusyWorkerStillPollsIo) {
   // One worker, kept busy by a fiber that yields in a loop until the reader got its data: the
   // worker never goes idle, so only its periodic non-blocking polls can deliver the readiness.

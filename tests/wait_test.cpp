@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -143,3 +144,41 @@ TEST(WaitTest, ManyPairsNoLostWakeup) {
 }
 
 }  // namespace
+
+TEST(WaitTest, DeadlineConversionsSaturateAndNeverOverflow) {
+  namespace d = spindle::detail;
+  using Pico = std::chrono::duration<std::int64_t, std::pico>;
+  using FSec = std::chrono::duration<double>;
+  const std::uint64_t before = d::now_ns();
+  EXPECT_EQ(d::deadline_after(std::chrono::hours::max()), d::kNoDeadline);
+  EXPECT_GE(d::deadline_after(std::chrono::nanoseconds::max()),
+            before + static_cast<std::uint64_t>(std::chrono::nanoseconds::max().count()));
+  EXPECT_EQ(d::deadline_after(FSec(1e300)), d::kNoDeadline);
+  // Finer than nanoseconds: Pico::max() is about 106 days, a finite deadline.
+  const std::uint64_t pico = d::deadline_after(Pico::max());
+  EXPECT_NE(pico, d::kNoDeadline);
+  EXPECT_GE(pico, before + 100ull * 24 * 3600 * 1'000'000'000ull);
+  EXPECT_GE(d::deadline_after(Pico(2'000'000)), before + 2'000);  // 2 us
+  // Zero, negative and NaN mean "now": already passed.
+  EXPECT_TRUE(d::deadline_passed(d::deadline_after(0ms)));
+  EXPECT_TRUE(d::deadline_passed(d::deadline_after(-5s)));
+  EXPECT_TRUE(d::deadline_passed(d::deadline_after(FSec(std::nan("")))));
+  EXPECT_TRUE(d::deadline_passed(d::deadline_after(FSec(-1.5))));
+  EXPECT_FALSE(d::deadline_passed(d::kNoDeadline));
+  EXPECT_FALSE(d::deadline_passed(d::deadline_after(1h)));
+}
+
+TEST(WaitTest, PassedDeadlineTimesOutWithoutParking) {
+  // One worker: if the zero-timeout take parked, the queued fiber would run before it returns.
+  spindle::AsyncRuntime rt({.worker_threads = 1});
+  Mailbox box;
+  rt.block_on([&] {
+    std::atomic<bool> other_ran{false};
+    auto h = spindle::spawn([&] { other_ran = true; });
+    EXPECT_EQ(box.take(spindle::detail::deadline_after(0ms)), -1);
+    EXPECT_EQ(box.take(spindle::detail::deadline_after(-1s)), -1);
+    EXPECT_FALSE(other_ran.load());
+    h.join();
+    EXPECT_TRUE(other_ran.load());
+  });
+}

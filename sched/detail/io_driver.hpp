@@ -96,9 +96,10 @@ class IoDriver {
 };
 
 // IoHandle is what a socket object holds to wait for its fd: registration with the runtime of the
-// first fiber that waits (lazily), ::poll(2) for plain OS threads. Not thread-safe for concurrent
-// registration: a socket is used by one fiber at a time per direction (one reader and one writer
-// may wait at once).
+// first fiber that waits (lazily), ::poll(2) for plain OS threads. One reader and one writer may
+// wait at once, on any workers: the first waits to arrive race to register, exactly one does it and
+// the other waits for that registration. Moving or releasing it while a wait is in progress is not
+// allowed (the socket objects forbid it).
 class IoHandle {
  public:
   // kRead and kWrite name the directions for wait().
@@ -125,8 +126,13 @@ class IoHandle {
   void release() noexcept;
 
  private:
+  // attach_once registers the fd with `rt` unless already done (any thread); returns the state.
+  IoState* attach_once(RuntimeImpl* rt);
+
   int fd_;
-  IoState* state_ = nullptr;
+  // state_ is nullptr (not registered), attaching() (a waiter is registering) or the state.
+  // driver_ is written before state_ is published with release ordering.
+  std::atomic<IoState*> state_{nullptr};
   IoDriver* driver_ = nullptr;
 };
 

@@ -69,15 +69,6 @@ void SocketCore::close() noexcept {
   fd = -1;
 }
 
-void SocketCore::register_now() noexcept {
-  if (fd < 0 || !this_fiber::in_fiber()) return;
-  try {
-    // A deadline in the past: attach, arm and return Timeout (or Cancelled) without parking.
-    (void)io.wait(IoHandle::kRead, 1);
-  } catch (...) {
-  }
-}
-
 int open_socket(const SocketAddr& addr, int type, const char* op) {
   const int fd =
       ::socket(addr.is_ipv6() ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

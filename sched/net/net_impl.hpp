@@ -30,11 +30,6 @@ struct SocketCore {
 
   // close deregisters the fd from its reactor, then closes it. Idempotent.
   void close() noexcept;
-  // register_now registers the fd with the calling fiber's runtime (no-op outside fibers; errors
-  // are left for the first real wait to report). IoHandle registers lazily on the first wait, and
-  // that registration is not safe against a reader and a writer waiting for the first time at once
-  // on two workers; registering where the socket is made (one fiber) avoids that race.
-  void register_now() noexcept;
 
   int fd;
   IoHandle io;

@@ -121,7 +121,6 @@ Accepted TcpListener::accept_impl(std::uint64_t deadline_ns, std::int64_t timeou
       const int one = 1;
       // TCP_NODELAY on, as for connect (failure is harmless: the stream still works).
       (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      core->register_now();
       return Accepted{TcpStream(std::move(core)), peer};
     }
     const int err = errno;

@@ -41,7 +41,6 @@ TcpStream TcpStream::connect_impl(const SocketAddr& addr, std::uint64_t deadline
   sockaddr_storage ss;
   const socklen_t len = static_cast<socklen_t>(addr.to_sockaddr(ss));
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0) {
-    core->register_now();
     return TcpStream(std::move(core));
   }
   const int err = errno;

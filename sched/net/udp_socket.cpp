@@ -26,7 +26,6 @@ UdpSocket UdpSocket::bind(const SocketAddr& addr) {
     detail::throw_errno(errno, "bind", addr);
   }
   core->addr = detail::local_addr_of(core->fd, "bind: getsockname");
-  core->register_now();
   UdpSocket u;
   u.core_ = std::move(core);
   return u;

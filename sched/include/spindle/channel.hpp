@@ -56,12 +56,6 @@ class LockGuard {
   WaitLock* l_;
 };
 
-// deadline_passed says whether a *_for / *_until deadline is already over (a zero or negative
-// timeout): such a call fails at once instead of parking until the timer wheel's next tick.
-inline bool deadline_passed(std::uint64_t deadline) noexcept {
-  return deadline != kNoDeadline && deadline <= now_ns();
-}
-
 // throw_bad_capacity throws std::invalid_argument naming the capacity and the maximum.
 [[noreturn]] void throw_bad_capacity(const char* what, std::size_t capacity, std::size_t max);
 
