@@ -15,6 +15,8 @@
 #include <deque>
 #include <mutex>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace spindle {
@@ -32,6 +34,7 @@ struct Pool {
   std::uint64_t completed = 0;
   bool stopping = false;
   std::chrono::steady_clock::duration idle_timeout = kBlockingPoolIdleTimeout;
+  std::size_t max_threads = kBlockingPoolMaxThreads;
 };
 
 Pool& pool() {
@@ -43,6 +46,7 @@ void thread_main(Pool& p) {
   std::unique_lock<std::mutex> lk(p.mu);
   for (;;) {
     if (p.stopping) break;
+    if (p.threads > p.max_threads) break;  // the bound was lowered: the surplus leaves
     if (!p.queue.empty()) {
       std::unique_ptr<detail::BlockingJob> job = std::move(p.queue.front());
       p.queue.pop_front();
@@ -61,7 +65,7 @@ void thread_main(Pool& p) {
     const auto idle_since = std::chrono::steady_clock::now();
     bool woken = false;
     for (;;) {
-      if (p.stopping || !p.queue.empty()) {
+      if (p.stopping || !p.queue.empty() || p.threads > p.max_threads) {
         woken = true;
         break;
       }
@@ -74,6 +78,8 @@ void thread_main(Pool& p) {
   }
   --p.threads;
   if (p.stopping) p.exit_cv.notify_all();
+  // A surplus thread may have taken the notification meant for a queued job: pass it on.
+  if (!p.stopping && !p.queue.empty()) p.work_cv.notify_one();
 }
 
 // ExitGuard stops the pool during static destruction: idle threads leave at once, busy threads
@@ -105,7 +111,7 @@ void blocking_submit(std::unique_ptr<BlockingJob> job) {
     }
     p.queue.push_back(std::move(job));
     if (p.idle > 0) p.work_cv.notify_one();
-    if (p.queue.size() > p.idle && p.threads < kBlockingPoolMaxThreads) {
+    if (p.queue.size() > p.idle && p.threads < p.max_threads) {
       ++p.threads;
       start = true;
     }
@@ -129,13 +135,6 @@ void blocking_submit(std::unique_ptr<BlockingJob> job) {
   }
 }
 
-void blocking_pool_set_idle_timeout(std::chrono::nanoseconds timeout) noexcept {
-  Pool& p = pool();
-  std::lock_guard<std::mutex> g(p.mu);
-  p.idle_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-  p.work_cv.notify_all();
-}
-
 }  // namespace detail
 
 BlockingPoolStats blocking_pool_stats() noexcept {
@@ -145,9 +144,38 @@ BlockingPoolStats blocking_pool_stats() noexcept {
   s.threads = p.threads;
   s.running = p.running;
   s.queued = p.queue.size();
-  s.max_threads = kBlockingPoolMaxThreads;
+  s.max_threads = p.max_threads;
   s.completed = p.completed;
   return s;
+}
+
+void configure_blocking_pool(const BlockingPoolConfig& cfg) {
+  if (cfg.max_threads < 1 || cfg.max_threads > kBlockingPoolThreadsLimit) {
+    throw std::invalid_argument(
+        "spindle::BlockingPoolConfig::max_threads = " + std::to_string(cfg.max_threads) +
+        " is out of range [1, " + std::to_string(kBlockingPoolThreadsLimit) + "]");
+  }
+  using namespace std::chrono_literals;
+  if (cfg.idle_timeout < 1ms || cfg.idle_timeout > 1h) {
+    throw std::invalid_argument(
+        "spindle::BlockingPoolConfig::idle_timeout = " + std::to_string(cfg.idle_timeout.count()) +
+        " ns is out of range [1 ms, 1 h]");
+  }
+  Pool& p = pool();
+  std::lock_guard<std::mutex> g(p.mu);
+  p.max_threads = cfg.max_threads;
+  p.idle_timeout =
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.idle_timeout);
+  p.work_cv.notify_all();  // idle threads re-read the timeout; a surplus leaves
+}
+
+BlockingPoolConfig blocking_pool_config() noexcept {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> g(p.mu);
+  BlockingPoolConfig c;
+  c.max_threads = p.max_threads;
+  c.idle_timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(p.idle_timeout);
+  return c;
 }
 
 }  // namespace spindle

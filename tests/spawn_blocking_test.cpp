@@ -201,7 +201,8 @@ TEST(SpawnBlocking, JoinForTimesOutAndStaysJoinable) {
 }
 
 TEST(SpawnBlocking, DetachedJobsStillRunAndIdleThreadsExit) {
-  spindle::detail::blocking_pool_set_idle_timeout(50ms);
+  spindle::configure_blocking_pool(
+      {.max_threads = spindle::kBlockingPoolMaxThreads, .idle_timeout = 50ms});
   auto done = std::make_shared<std::atomic<int>>(0);
   for (int i = 0; i < 8; ++i) {
     spindle::spawn_blocking([done] { done->fetch_add(1); }).detach();
@@ -210,6 +211,54 @@ TEST(SpawnBlocking, DetachedJobsStillRunAndIdleThreadsExit) {
   // Every idle thread, including the 64 of earlier tests, leaves after 50 ms without work.
   const bool drained =
       spindle::test::wait_until([] { return spindle::blocking_pool_stats().threads == 0; }, 15s);
-  spindle::detail::blocking_pool_set_idle_timeout(spindle::kBlockingPoolIdleTimeout);
+  spindle::configure_blocking_pool({});
   EXPECT_TRUE(drained) << spindle::blocking_pool_stats().threads << " threads left";
+}
+
+TEST(SpawnBlocking, ConfigureRejectsOutOfRangeValuesNamingTheField) {
+  const auto before = spindle::blocking_pool_config();
+  auto expect_rejected = [](spindle::BlockingPoolConfig cfg, const std::string& field) {
+    try {
+      spindle::configure_blocking_pool(cfg);
+      ADD_FAILURE() << field << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  };
+  expect_rejected({.max_threads = 0}, "max_threads");
+  expect_rejected({.max_threads = spindle::kBlockingPoolThreadsLimit + 1}, "max_threads");
+  expect_rejected({.idle_timeout = 0ms}, "idle_timeout");
+  expect_rejected({.idle_timeout = 2h}, "idle_timeout");
+  const auto after = spindle::blocking_pool_config();
+  EXPECT_EQ(after.max_threads, before.max_threads);
+  EXPECT_EQ(after.idle_timeout, before.idle_timeout);
+}
+
+TEST(SpawnBlocking, ALoweredBoundLimitsRunningJobsAndNoQueuedJobIsLost) {
+  spindle::configure_blocking_pool({.max_threads = 3, .idle_timeout = 10s});
+  EXPECT_EQ(spindle::blocking_pool_config().max_threads, 3u);
+  constexpr int kJobs = 40;
+  Gate gate;
+  std::atomic<int> concurrent{0}, peak{0};
+  std::vector<BlockingHandle<int>> hs;
+  for (int i = 0; i < kJobs; ++i) {
+    hs.push_back(spindle::spawn_blocking([i, &gate, &concurrent, &peak] {
+      const int now = concurrent.fetch_add(1) + 1;
+      int p = peak.load();
+      while (now > p && !peak.compare_exchange_weak(p, now)) {
+      }
+      const bool opened = gate.wait();
+      concurrent.fetch_sub(1);
+      if (!opened) throw std::runtime_error("gate never opened");
+      return i;
+    }));
+  }
+  ASSERT_TRUE(
+      spindle::test::wait_until([&] { return spindle::blocking_pool_stats().running == 3; }, 20s));
+  EXPECT_EQ(spindle::blocking_pool_stats().max_threads, 3u);
+  gate.open();
+  for (int i = 0; i < kJobs; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].join_for(20s), i);
+  EXPECT_LE(peak.load(), 3);
+  spindle::configure_blocking_pool({});
+  EXPECT_EQ(spindle::blocking_pool_config().max_threads, spindle::kBlockingPoolMaxThreads);
 }

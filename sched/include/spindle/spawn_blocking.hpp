@@ -19,17 +19,39 @@
 
 namespace spindle {
 
-// kBlockingPoolMaxThreads is the most OS threads the spawn_blocking pool runs at once (64).
+// kBlockingPoolMaxThreads is the default bound on the spawn_blocking pool's OS threads (64): enough
+// for a burst of DNS lookups or file reads, small enough that a runaway caller cannot start
+// thousands of threads. Change it with configure_blocking_pool.
 inline constexpr std::size_t kBlockingPoolMaxThreads = 64;
-// kBlockingPoolIdleTimeout is how long an idle pool thread waits for a job before it exits (10 s).
+// kBlockingPoolIdleTimeout is the default time an idle pool thread waits for a job before it exits
+// (10 s): a burst reuses warm threads, a quiet process gives them back.
 inline constexpr std::chrono::seconds kBlockingPoolIdleTimeout{10};
+// kBlockingPoolThreadsLimit is the largest max_threads configure_blocking_pool accepts (4096).
+inline constexpr std::size_t kBlockingPoolThreadsLimit = 4096;
+
+// BlockingPoolConfig sets the process-wide spawn_blocking pool's limits.
+struct BlockingPoolConfig {
+  // max_threads bounds the pool's OS threads (1 .. kBlockingPoolThreadsLimit). Lowering it below
+  // the threads alive lets the surplus finish their jobs and exit.
+  std::size_t max_threads = kBlockingPoolMaxThreads;
+  // idle_timeout is how long an idle thread waits for work before it exits (1 ms .. 1 h).
+  std::chrono::nanoseconds idle_timeout = kBlockingPoolIdleTimeout;
+};
+
+// configure_blocking_pool replaces the spawn_blocking pool's limits; they apply at once, to
+// threads already running too. The pool is one per process (shared by every runtime), so an
+// embedding app sets it once at start-up. Never blocks on jobs. Throws std::invalid_argument naming
+// the field and its limits when a value is out of range (nothing changes then).
+void configure_blocking_pool(const BlockingPoolConfig& cfg);
+// blocking_pool_config returns the limits in force.
+BlockingPoolConfig blocking_pool_config() noexcept;
 
 // BlockingPoolStats is a snapshot of the spawn_blocking pool.
 struct BlockingPoolStats {
   std::size_t threads = 0;      // pool threads alive (running a job or idle)
   std::size_t running = 0;      // threads running a job
   std::size_t queued = 0;       // jobs waiting for a thread
-  std::size_t max_threads = 0;  // the pool's bound (kBlockingPoolMaxThreads)
+  std::size_t max_threads = 0;  // the pool's bound (BlockingPoolConfig::max_threads)
   std::uint64_t completed = 0;  // jobs finished since the process started
 };
 
@@ -51,10 +73,6 @@ struct BlockingJob {
 // thread exists and none can be started, std::runtime_error once the process is exiting,
 // std::bad_alloc.
 void blocking_submit(std::unique_ptr<BlockingJob> job);
-
-// blocking_pool_set_idle_timeout changes how long idle pool threads linger (tests only; the
-// default is kBlockingPoolIdleTimeout). Applies at once, to idle threads too.
-void blocking_pool_set_idle_timeout(std::chrono::nanoseconds timeout) noexcept;
 
 // BlockingVoid stands in for the value of a job returning void.
 struct BlockingVoid {};
@@ -195,12 +213,12 @@ class BlockingHandle {
 // it for calls that block the OS thread (getaddrinfo, disk I/O, sleeping C libraries): called in a
 // fiber directly, they would stall every fiber of its worker.
 //
-// The pool: one per process, shared by every runtime and plain thread; at most
-// kBlockingPoolMaxThreads (64) threads, started lazily when a job finds every thread busy; a thread
-// exits after kBlockingPoolIdleTimeout (10 s) without work. When all 64 are busy, jobs wait in a
-// FIFO queue. A job must not wait for another spawn_blocking job (with 64 such waiters the pool
-// deadlocks). At process exit (static destruction) idle threads end; jobs still running finish on
-// their own (their threads are detached) and jobs still queued never run.
+// The pool: one per process, shared by every runtime and plain thread; at most max_threads (default
+// 64, see configure_blocking_pool) threads, started lazily when a job finds every thread busy; a
+// thread exits after idle_timeout (default 10 s) without work. When all are busy, jobs wait in a
+// FIFO queue. A job must not wait for another spawn_blocking job (with max_threads such waiters
+// the pool deadlocks). At process exit (static destruction) idle threads end; jobs still running
+// finish on their own (their threads are detached) and jobs still queued never run.
 //
 // `f` is moved (decay-copied) into the job and destroyed on the pool thread right after it returns,
 // before the result is published. Its result type must not be a reference. Never blocks. Throws
