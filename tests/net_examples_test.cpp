@@ -20,8 +20,7 @@
 #include "spindle/net/tcp_stream.hpp"
 #include "spindle/runtime.hpp"
 #include "spindle/this_fiber.hpp"
-
-extern char** environ;
+#include "subprocess.hpp"
 
 using namespace std::chrono_literals;
 using spindle::ReactorBackend;
@@ -32,101 +31,12 @@ using spindle::net::TcpStream;
 
 namespace {
 
-std::string example_path(const char* name) {
-  char self[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return {};
-  self[n] = '\0';
-  std::string dir(self);
-  dir.erase(dir.rfind('/'));
-  const std::string path = dir + "/../examples/" + name;
-  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
-}
+using spindle::test::Child;
+using spindle::test::example_path;
 
 const char* reactor_arg(ReactorBackend b) {
   return b == ReactorBackend::Libuv ? "--reactor=libuv" : "--reactor=epoll";
 }
-
-// Child is a subprocess whose stdout we read through a pipe.
-class Child {
- public:
-  Child(const std::string& path, std::vector<std::string> args) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category());
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    std::vector<char*> argv;
-    args.insert(args.begin(), path);
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, path.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    out_ = fds[0];
-    if (rc != 0) {
-      pid_ = -1;
-      throw std::system_error(rc, std::system_category(), "posix_spawn " + path);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-
-  // read_line returns the next stdout line ("" after 10 s or at end of output).
-  std::string read_line() {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (;;) {
-      if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return {};
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char b[512];
-      const ssize_t n = ::read(out_, b, sizeof b);
-      if (n <= 0) return {};
-      buf_.append(b, static_cast<std::size_t>(n));
-    }
-  }
-  // listening_port reads the `listening port=<n>` line (0 if none came).
-  std::uint16_t listening_port() {
-    const std::string l = read_line();
-    const std::string prefix = "listening port=";
-    if (l.rfind(prefix, 0) != 0) return 0;
-    return static_cast<std::uint16_t>(std::stoi(l.substr(prefix.size())));
-  }
-  // stop sends `sig` unless 0, waits up to 10 s and returns the wait status (-1 on timeout).
-  int wait_exit(int sig) {
-    if (sig != 0) ::kill(pid_, sig);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    int status = 0;
-    for (;;) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      if (std::chrono::steady_clock::now() > deadline) return -1;
-      ::usleep(2000);
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string buf_;
-};
 
 std::string read_all(TcpStream& s) {
   std::string all;
