@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -108,12 +109,26 @@ void set_bufs(int fd, int bytes) {
   ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes), 0);
 }
 
-class NetTcp : public ::testing::TestWithParam<ReactorBackend> {
+// NetParam is one configuration the whole suite runs under: a reactor backend, and whether fibers
+// move to another worker at every switch (migrate_every_switch, to flush out races between a
+// socket's fibers and the driver).
+struct NetParam {
+  ReactorBackend backend;
+  bool migrate;
+};
+
+void PrintTo(const NetParam& p, std::ostream* os) {
+  *os << (p.backend == ReactorBackend::Libuv ? "libuv" : "epoll")
+      << (p.migrate ? ", migrate_every_switch" : "");
+}
+
+class NetTcp : public ::testing::TestWithParam<NetParam> {
  protected:
   AsyncRuntimeConfig cfg(std::uint32_t workers) const {
     AsyncRuntimeConfig c;
     c.worker_threads = workers;
-    c.reactor = GetParam();
+    c.reactor = GetParam().backend;
+    c.migrate_every_switch = GetParam().migrate;
     return c;
   }
 };
@@ -593,7 +608,7 @@ void emfile_child(ReactorBackend backend) {
 
 TEST_P(NetTcp, AcceptBacksOffOnEmfileInsteadOfSpinning) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const ReactorBackend backend = GetParam();
+  const ReactorBackend backend = GetParam().backend;
   EXPECT_EXIT(
       {
         // Lower the limit so that exhausting it is quick.
@@ -606,5 +621,9 @@ TEST_P(NetTcp, AcceptBacksOffOnEmfileInsteadOfSpinning) {
       ::testing::ExitedWithCode(0), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Epoll, NetTcp, ::testing::Values(ReactorBackend::Epoll));
-INSTANTIATE_TEST_SUITE_P(Libuv, NetTcp, ::testing::Values(ReactorBackend::Libuv));
+INSTANTIATE_TEST_SUITE_P(Epoll, NetTcp, ::testing::Values(NetParam{ReactorBackend::Epoll, false}));
+INSTANTIATE_TEST_SUITE_P(Libuv, NetTcp, ::testing::Values(NetParam{ReactorBackend::Libuv, false}));
+INSTANTIATE_TEST_SUITE_P(EpollMigrating, NetTcp,
+                         ::testing::Values(NetParam{ReactorBackend::Epoll, true}));
+INSTANTIATE_TEST_SUITE_P(LibuvMigrating, NetTcp,
+                         ::testing::Values(NetParam{ReactorBackend::Libuv, true}));
