@@ -217,7 +217,12 @@ void cancel_core(TaskCore* t) noexcept {
 }
 
 void task_rethrow(TaskBase* task) {
-  if (task->error) std::rethrow_exception(task->error);
+  // The joiner takes the exception out of the control block: the worker that later frees the block
+  // then never destroys it, so the exception object lives and dies with the joiner's catch (its
+  // reference count is inside the uninstrumented C++ runtime, which TSan cannot see ordering).
+  std::exception_ptr e = std::move(task->error);
+  task->error = nullptr;
+  if (e) std::rethrow_exception(std::move(e));
   throw Cancelled{};
 }
 

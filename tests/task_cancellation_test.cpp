@@ -139,11 +139,12 @@ TEST(TaskResultBundleTest, ReturnsEveryResultInSpawnOrder) {
 
 TEST(TaskResultBundleTest, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnded) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
-  std::atomic<int> ended{0};
+  std::atomic<int> ended{0}, started{0};
   EXPECT_THROW(rt.block_on([&] {
     spindle::TaskResultBundle<void> bundle;
     for (int i = 0; i < 5; ++i) {
       bundle.spawn([&] {
+        ++started;
         try {
           spindle::this_fiber::sleep_for(1h);
         } catch (...) {
@@ -152,7 +153,11 @@ TEST(TaskResultBundleTest, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnde
         }
       });
     }
-    bundle.spawn([] { throw std::runtime_error("first failure"); });
+    // Fail once every sleeper runs (a task cancelled before it starts never runs its catch).
+    bundle.spawn([&] {
+      while (started.load() < 5) spindle::this_fiber::yield();
+      throw std::runtime_error("first failure");
+    });
     bundle.wait_all();
   }),
                std::runtime_error);
@@ -183,11 +188,12 @@ TEST(TaskResultBundleTest, DestroyedEarlyCancelsAndJoins) {
 TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
   std::atomic<bool> waiting{false};
-  std::atomic<int> ended{0};
+  std::atomic<int> ended{0}, started{0};
   auto owner = rt.spawn([&] {
     spindle::TaskResultBundle<void> bundle;
     for (int i = 0; i < 3; ++i) {
       bundle.spawn([&] {
+        ++started;
         try {
           spindle::this_fiber::sleep_for(1h);
         } catch (const spindle::Cancelled&) {
@@ -196,6 +202,7 @@ TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
         }
       });
     }
+    while (started.load() < 3) spindle::this_fiber::yield();
     waiting = true;
     bundle.wait_all();
   });
@@ -206,7 +213,7 @@ TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
 }
 
 TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
-  static std::atomic<bool> leftover_cancelled{false};
+  static std::atomic<bool> leftover_cancelled{false}, grandchild_running{false};
   char arg0[] = "prog";
   char* argv[] = {arg0, nullptr};
   int code = spindle::run_main(1, argv,
@@ -214,16 +221,19 @@ TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
                                  EXPECT_EQ(argc, 1);
                                  EXPECT_STREQ(args[0], "prog");
                                  spindle::spawn([] {
-                                   spindle::spawn([] {  // a grandchild: inherits the main token too
+                                   // A grandchild: inherits the main token too.
+                                   spindle::spawn([] {
                                      try {
+                                       grandchild_running = true;
                                        spindle::this_fiber::sleep_for(1h);
                                      } catch (const spindle::Cancelled&) {
                                        leftover_cancelled = true;
                                        throw;
                                      }
-                                   })
-                                       .detach();
+                                   }).detach();
                                  }).detach();
+                                 // Return only once the grandchild runs (else it never starts).
+                                 while (!grandchild_running) spindle::this_fiber::yield();
                                  return 7;
                                },
                                {.worker_threads = 2});
@@ -232,7 +242,7 @@ TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
 }
 
 TEST(RunMainTest, WaitsForCleanupTasksThenCancelsSlowOnes) {
-  static std::atomic<bool> cleaned{false}, slow_cancelled{false};
+  static std::atomic<bool> cleaned{false}, slow_cancelled{false}, slow_running{false};
   char* argv[] = {nullptr};
   int code = spindle::run_main(0, argv,
                                [] {
@@ -252,6 +262,7 @@ TEST(RunMainTest, WaitsForCleanupTasksThenCancelsSlowOnes) {
                              spindle::spawn(
                                  [] {
                                    try {
+                                     slow_running = true;
                                      spindle::this_fiber::sleep_for(1h);
                                    } catch (const spindle::Cancelled&) {
                                      slow_cancelled = true;
@@ -259,6 +270,9 @@ TEST(RunMainTest, WaitsForCleanupTasksThenCancelsSlowOnes) {
                                  },
                                  spindle::SpawnOptions{.cleanup = true})
                                  .detach();
+                             // Once it runs, the cancellation must reach it in sleep_for (a cleanup
+                             // task cancelled before it starts never runs at all).
+                             while (!slow_running) spindle::this_fiber::yield();
                              return 3;
                            },
                            {.worker_threads = 2, .cleanup_timeout = 10ms});

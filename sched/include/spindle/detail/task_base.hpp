@@ -157,7 +157,8 @@ TaskState task_state(const TaskBase* task) noexcept;
 TaskId task_id(const TaskBase* task) noexcept;
 // task_cancel requests cancellation of the task.
 void task_cancel(TaskBase* task) noexcept;
-// task_rethrow throws the exception a finished, not Completed, task ended with.
+// task_rethrow throws the exception a finished, not Completed, task ended with, moving it out of
+// the task (once: JoinHandle::join calls it at most once per task).
 [[noreturn]] void task_rethrow(TaskBase* task);
 // current_runtime returns the runtime of the calling fiber, or nullptr outside a fiber.
 RuntimeImpl* current_runtime() noexcept;
