@@ -70,6 +70,11 @@ bool Barrier::arrive_and_wait_ns(std::uint64_t deadline_ns) {
     signal_chain(released);
     return true;
   }
+  // A deadline already over (a zero timeout): the arrival counts, no wait.
+  if (detail::deadline_passed(deadline_ns)) {
+    wl_.unlock();
+    return false;
+  }
   // Would block: a cancellation point (the arrival above still counts).
   if (detail::cancel_pending()) {
     wl_.unlock();

@@ -28,6 +28,7 @@ void Event::set() noexcept {
 }
 
 bool Event::wait_slow(std::uint64_t deadline_ns) {
+  if (detail::deadline_passed(deadline_ns)) return is_set();  // a zero timeout: no wait
   if (detail::cancel_pending()) {
     if (is_set()) return true;
     detail::throw_cancelled();

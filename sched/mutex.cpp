@@ -87,6 +87,8 @@ bool Mutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
   const bool spin = spin_allowed();
   int lost = 0;  // times this caller was woken and found the lock taken
   for (;;) {
+    // A deadline already over (a zero timeout): one more try, no spinning, no queueing.
+    if (detail::deadline_passed(deadline_ns)) return try_lock();
     if (spin && spin_acquire()) return true;
     // A cancellation point only when about to block.
     if (cancellable && detail::cancel_pending()) {

@@ -83,6 +83,7 @@ void Semaphore::release(std::ptrdiff_t n) {
 }
 
 bool Semaphore::acquire_slow(std::uint64_t deadline_ns) {
+  if (detail::deadline_passed(deadline_ns)) return try_acquire();  // a zero timeout: no wait
   if (detail::cancel_pending()) {
     if (try_acquire()) return true;
     detail::throw_cancelled();

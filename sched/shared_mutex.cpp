@@ -87,6 +87,7 @@ std::uint32_t pop_all(detail::WaitList& list, Chain& chain) noexcept {
 }  // namespace
 
 bool SharedMutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
+  if (detail::deadline_passed(deadline_ns)) return try_lock();  // a zero timeout: no wait
   if (spin_for([this] { return try_lock(); })) return true;
   if (cancellable && detail::cancel_pending()) {
     if (try_lock()) return true;
@@ -142,6 +143,7 @@ bool SharedMutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
 }
 
 bool SharedMutex::lock_shared_slow(std::uint64_t deadline_ns, bool cancellable) {
+  if (detail::deadline_passed(deadline_ns)) return try_lock_shared();  // a zero timeout: no wait
   if (spin_for([this] { return try_lock_shared(); })) return true;
   if (cancellable && detail::cancel_pending()) {
     if (try_lock_shared()) return true;

@@ -75,7 +75,8 @@ void log_debug(const RuntimeImpl* rt, const char* fmt, ...) {
 }
 
 bool cancel_deliverable(const TaskCore* t) noexcept {
-  return t->cancel.load(std::memory_order_acquire) && std::uncaught_exceptions() == 0;
+  return t->cancel.load(std::memory_order_acquire) && !t->cancel_masked &&
+         std::uncaught_exceptions() == 0;
 }
 
 void* task_allocate(std::size_t size) {

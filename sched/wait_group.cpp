@@ -68,6 +68,7 @@ void WaitGroup::add(std::int64_t n) {
 }
 
 bool WaitGroup::wait_slow(std::uint64_t deadline_ns) {
+  if (detail::deadline_passed(deadline_ns)) return count() == 0;  // a zero timeout: no wait
   if (detail::cancel_pending()) {
     if (count() == 0) return true;
     detail::throw_cancelled();

@@ -340,7 +340,9 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
     end = TaskState::Failed;
   }
   // Fiber-local values die on the fiber's own stack (their destructors may block), before the
-  // joiner learns that the task finished.
+  // joiner learns that the task finished. Cancellation is masked meanwhile: the task has ended, and
+  // a Cancelled thrown into a destructor here would terminate the program.
+  self->cancel_masked = true;
   fls_destroy_task(self);
   w = current_worker();
   w->rt->complete(self, end, w);

@@ -10,7 +10,7 @@ if [[ $level == test || $level == ci ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev)
 fi
 if [[ $level == ci ]]; then
-  pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format)
+  pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang-format)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

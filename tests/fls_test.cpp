@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -113,6 +114,30 @@ TEST(FiberLocalTest, DestructorsMayUseFiberLocals) {
     first.get();
   });
   EXPECT_TRUE(seen.load() == 11 || seen.load() == 1);  // depending on destruction order
+}
+
+TEST(FiberLocalTest, DestructorsOfACancelledFiberMayBlock) {
+  // The task ended Cancelled; its FiberLocal destructors still sleep and join without getting
+  // Cancelled thrown (which would terminate: they run on a noexcept path).
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  static std::atomic<bool> flushed{false}, started{false};
+  struct Flushes {
+    ~Flushes() {
+      spindle::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      spindle::spawn([] { return 1; }).join();
+      flushed = true;
+    }
+  };
+  static spindle::FiberLocal<Flushes> local;
+  auto h = rt.spawn([] {
+    local.get();
+    started = true;
+    spindle::this_fiber::sleep_for(std::chrono::hours(1));
+  });
+  while (!started) std::this_thread::yield();
+  h.cancel();
+  EXPECT_THROW(h.join(), spindle::Cancelled);
+  EXPECT_TRUE(flushed.load());
 }
 
 }  // namespace

@@ -22,21 +22,52 @@ __attribute__((noinline)) std::thread::id running_thread() {
 }
 
 TEST(MigrateModeTest, EveryYieldAndWakeMovesTheFiber) {
+  // Every switch here is certain to park the fiber: a yield always leaves the worker in this mode,
+  // and the Event is set only once the fiber is Waiting (a set before it parked would let wait()
+  // return without a switch). No timed sleep: a short one may find its deadline already passed
+  // on a loaded machine and, correctly, not park at all.
   spindle::AsyncRuntime rt({.worker_threads = 3, .migrate_every_switch = true});
-  auto h = rt.spawn([] {
+  spindle::Event ev;
+  std::atomic<int> round{0};
+  auto h = rt.spawn([&] {
     int moves = 0;
     for (int i = 0; i < 200; ++i) {
       const auto before = running_thread();
       if (i % 2 == 0) {
         spindle::this_fiber::yield();
       } else {
-        spindle::this_fiber::sleep_for(100us);
+        round.store(i, std::memory_order_release);
+        ev.wait();
+        ev.reset();
       }
       if (running_thread() != before) ++moves;
     }
     return moves;
   });
+  for (int i = 1; i < 200; i += 2) {
+    while (round.load(std::memory_order_acquire) != i || h.state() != spindle::TaskState::Waiting) {
+      std::this_thread::yield();
+    }
+    ev.set();
+  }
   EXPECT_EQ(h.join(), 200);
+}
+
+TEST(MigrateModeTest, TimerWakeMovesTheFiber) {
+  // A sleep that parked is woken by a timer on some worker and resumes on another one. A sleep
+  // whose deadline passed before it could park returns without a switch, so only count sleeps
+  // long enough that this needs a preemption of over 20 ms; at least one of five must move.
+  spindle::AsyncRuntime rt({.worker_threads = 2, .migrate_every_switch = true});
+  const int moves = rt.block_on([] {
+    int n = 0;
+    for (int i = 0; i < 5; ++i) {
+      const auto before = running_thread();
+      spindle::this_fiber::sleep_for(20ms);
+      if (running_thread() != before) ++n;
+    }
+    return n;
+  });
+  EXPECT_GE(moves, 1);
 }
 
 TEST(MigrateModeTest, JoinWakeMovesTheJoiner) {

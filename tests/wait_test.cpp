@@ -182,3 +182,40 @@ TEST(WaitTest, PassedDeadlineTimesOutWithoutParking) {
     EXPECT_TRUE(other_ran.load());
   });
 }
+
+TEST(WaitTest, ZeroTimeoutsNeverWaitNorThrowEvenWhenCancelled) {
+  // A zero timeout is a try: false at once, like try_lock, without queueing, and not a
+  // cancellation point (it never blocks). A real wait afterwards still sees the cancellation.
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  spindle::Mutex m;
+  spindle::SharedMutex sm;
+  m.lock();  // held by this thread throughout
+  sm.lock();
+  spindle::Semaphore sem(0);
+  spindle::Event ev;
+  spindle::WaitGroup wg;
+  wg.add(1);
+  spindle::Barrier barrier(2);
+  spindle::CancellationToken token;
+  auto h = rt.spawn(
+      [&] {
+        token.cancel();  // the token this task is bound to: cancels the task itself
+        ASSERT_TRUE(spindle::this_fiber::is_cancelled());
+        int falses = 0;
+        falses += !m.try_lock_for(0ms);
+        falses += !m.try_lock_for(-1s);
+        falses += !sm.try_lock_for(0ms);
+        falses += !sm.try_lock_shared_for(0ms);
+        falses += !sem.try_acquire_for(0ms);
+        falses += !ev.wait_for(0ms);
+        falses += !wg.wait_for(0ms);
+        falses += !barrier.arrive_and_wait_for(0ms);  // the arrival counts
+        EXPECT_EQ(falses, 8);
+        ev.wait_for(10s);  // a real wait: throws Cancelled out of the task
+      },
+      spindle::SpawnOptions{.token = token});
+  EXPECT_THROW(h.join(), spindle::Cancelled);
+  EXPECT_TRUE(barrier.arrive_and_wait_for(0ms));  // the fiber's arrival plus this one
+  sm.unlock();
+  m.unlock();
+}

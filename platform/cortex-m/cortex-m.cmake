@@ -13,6 +13,18 @@ if(NOT SPINDLE_CM_ARM_GCC OR NOT SPINDLE_CM_QEMU OR NOT SPINDLE_CM_TIMEOUT)
   return()
 endif()
 
+# The firmware shares C++ headers with the host (sched/detail/priority_policy.hpp uses <bit>): the
+# cross compiler needs its freestanding C++ headers (Debian: libstdc++-arm-none-eabi-dev).
+string(REGEX REPLACE "gcc$" "g++" _spindle_cm_arm_gxx "${SPINDLE_CM_ARM_GCC}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E echo "#include <bit>"
+                COMMAND ${_spindle_cm_arm_gxx} -std=c++20 -mcpu=cortex-m3 -mthumb -x c++ -fsyntax-only -
+                RESULT_VARIABLE _spindle_cm_cxx_rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT _spindle_cm_cxx_rc EQUAL 0)
+  message(STATUS "spindle: Cortex-M port not built/tested (${_spindle_cm_arm_gxx} has no C++ "
+                 "standard headers: install libstdc++-arm-none-eabi-dev)")
+  return()
+endif()
+
 include(ExternalProject)
 
 set(SPINDLE_CM_DIR ${CMAKE_CURRENT_LIST_DIR})

@@ -47,6 +47,9 @@ struct alignas(16) TaskCore {
   std::atomic<bool> cancel{false};
   TaskPriority priority = TaskPriority::Normal;
   bool started = false;
+  // masked: cancellation is not delivered (set only by the fiber itself, while FiberLocal
+  // destructors run: they may block, and must not get Cancelled thrown into a noexcept path).
+  bool cancel_masked = false;
   std::uint32_t last_worker = 0;  // index of the worker it last ran on (migrate_every_switch)
 };
 

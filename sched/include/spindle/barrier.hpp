@@ -59,7 +59,8 @@ class Barrier {
 
   // generation returns the number of phases completed so far (a snapshot).
   std::uint64_t generation() const noexcept;
-  // expected returns the number of participants of the current phase, drops included.
+  // expected returns the number of participants from now on: the initial count minus every
+  // arrive_and_drop so far (a drop lowers it at once, for the phase in progress too).
   std::ptrdiff_t expected() const noexcept;
 
  private:

@@ -33,8 +33,9 @@ void fls_set_nothrow_clear(FlsKey key) noexcept;
 // FiberLocal<T> is a variable with one instance per fiber, like thread_local is per thread: get()
 // returns the calling fiber's T, default-constructed (or made by the init function) on first use in
 // that fiber, and destroyed when the fiber ends (on the fiber's own stack, before its JoinHandle
-// sees it finish). Outside any fiber, each OS thread has its own instance, destroyed when the
-// thread exits.
+// sees it finish; the destructors may block, and run with cancellation masked, so a cancelled
+// fiber's destructors are not interrupted by Cancelled). Outside any fiber, each OS thread has its
+// own instance, destroyed when the thread exits.
 //
 // Why not thread_local: a fiber may resume on a different worker thread after any switch (yield,
 // sleep, lock, recv, join...), so a thread_local read before a switch and after it may be two

@@ -32,16 +32,17 @@ void mutex_lock_uncancellable(Mutex& m) noexcept;
 //
 // Fairness (like Go's sync.Mutex): unlock wakes the oldest waiter, but does not hand it the lock; a
 // running fiber or thread may take the lock first ("barging"), which keeps throughput high. A
-// woken waiter that loses that race Mutex::kHandoffAfter times goes back to the front of the queue
-// marked "starving", and the next unlock hands the lock to it directly (it owns the lock
-// before it even runs), so no waiter starves. At most one woken, not yet running waiter exists at a
+// woken waiter that loses that race goes back to the front of the queue; once it has lost
+// Mutex::kHandoffAfter times it is marked "starving", and the next unlock hands the lock to it
+// directly (it owns the lock before it even runs), so no waiter starves. At most one woken, not yet running waiter exists at a
 // time: unlock does not wake a second one meanwhile.
 //
 // Cancellation: lock, try_lock_for and try_lock_until are cancellation points only when they would
 // block: a free mutex is acquired even by a cancelled fiber. A fiber that is cancelled before it
 // parks, or while parked, leaves the queue and gets spindle::Cancelled (it does not own the mutex
-// then). If the lock was handed to it in the same instant, it keeps the lock and returns normally
-// (the cancellation is delivered at its next blocking point).
+// then). If the lock was handed to it in the same instant, or its retry after a wake-up took the
+// lock, it keeps the lock and returns normally (the cancellation is delivered at its next blocking
+// point). A zero or negative timeout is a plain try_lock: no spinning, no queueing, no Cancelled.
 //
 // Ownership is not tracked: unlocking a mutex that the caller does not own, or that is not locked,
 // is undefined behaviour (debug builds assert the mutex is locked). A fiber may lock on one worker
