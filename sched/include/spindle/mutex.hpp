@@ -34,8 +34,8 @@ void mutex_lock_uncancellable(Mutex& m) noexcept;
 // running fiber or thread may take the lock first ("barging"), which keeps throughput high. A
 // woken waiter that loses that race goes back to the front of the queue; once it has lost
 // Mutex::kHandoffAfter times it is marked "starving", and the next unlock hands the lock to it
-// directly (it owns the lock before it even runs), so no waiter starves. At most one woken, not yet running waiter exists at a
-// time: unlock does not wake a second one meanwhile.
+// directly (it owns the lock before it even runs), so no waiter starves. At most one woken, not yet
+// running waiter exists at a time: unlock does not wake a second one meanwhile.
 //
 // Cancellation: lock, try_lock_for and try_lock_until are cancellation points only when they would
 // block: a free mutex is acquired even by a cancelled fiber. A fiber that is cancelled before it
