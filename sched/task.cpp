@@ -8,6 +8,7 @@
 
 #include "detail/runtime_impl.hpp"
 #include "detail/task_binding.hpp"
+#include "spindle/detail/wait.hpp"
 #include "spindle/spawn_options.hpp"
 
 namespace spindle {
@@ -56,13 +57,6 @@ namespace {
 // kThreadJoiner marks TaskCore::joiner when an OS thread (not a fiber) waits.
 constexpr std::uintptr_t kThreadJoiner = 2;
 }  // namespace
-
-// JoinWaiter is a fiber waiting in join(); `done` is set by the completer once it no longer touches
-// it.
-struct JoinWaiter {
-  TaskCore* fiber;
-  std::atomic<bool> done{false};
-};
 
 void log_debug(const RuntimeImpl* rt, const char* fmt, ...) {
   if (rt == nullptr || !rt->debug) return;
@@ -232,9 +226,9 @@ RuntimeImpl* current_runtime() noexcept {
   return w != nullptr && w->current != nullptr ? w->rt : nullptr;
 }
 
-void task_wait(TaskBase* task, bool cancellable) {
+bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns) {
   TaskCore* t = core_of(task);
-  if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return;
+  if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return true;
   Worker* w = current_worker();
   if (w == nullptr || w->current == nullptr) {
     // An OS thread: wait on the runtime's striped condition variable.
@@ -242,35 +236,50 @@ void task_wait(TaskBase* task, bool cancellable) {
     std::unique_lock<std::mutex> lock(s.m);
     std::uintptr_t expected = kJoinNone;
     if (!t->joiner.compare_exchange_strong(expected, kThreadJoiner, std::memory_order_acq_rel)) {
-      if (expected == kJoinFinished) return;
+      if (expected == kJoinFinished) return true;
       throw std::logic_error("spindle::JoinHandle::join: another join is already waiting");
     }
-    s.cv.wait(lock, [t] { return t->joiner.load(std::memory_order_acquire) == kJoinFinished; });
-    return;
+    auto finished = [t] { return t->joiner.load(std::memory_order_acquire) == kJoinFinished; };
+    if (deadline_ns == kNoDeadline) {
+      s.cv.wait(lock, finished);
+      return true;
+    }
+    const std::uint64_t now = now_ns();
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::nanoseconds(deadline_ns > now ? deadline_ns - now : 0);
+    if (s.cv.wait_until(lock, until, finished)) return true;
+    // Timed out: withdraw. The completer swaps in kJoinFinished before it takes this lock, so a
+    // failed withdrawal means the task has finished.
+    std::uintptr_t mine = kThreadJoiner;
+    return !t->joiner.compare_exchange_strong(mine, kJoinNone, std::memory_order_acq_rel);
   }
   TaskCore* self = w->current;
   if (self == t) throw std::logic_error("spindle::JoinHandle::join: a fiber cannot join itself");
+  // A passed deadline (a zero timeout) is a plain check: no registration, not a cancellation point.
+  if (deadline_passed(deadline_ns)) return false;
   if (cancellable && cancel_deliverable(self)) throw Cancelled{};
-  JoinWaiter waiter{self};
+  Waiter waiter;  // signalled by complete() through wait_signal
   std::uintptr_t expected = kJoinNone;
   if (!t->joiner.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
                                          std::memory_order_acq_rel)) {
-    if (expected == kJoinFinished) return;
+    if (expected == kJoinFinished) return true;
     throw std::logic_error("spindle::JoinHandle::join: another join is already waiting");
   }
-  for (;;) {
-    current_worker()->park_current();
-    if (waiter.done.load(std::memory_order_acquire)) return;
-    if (cancellable && cancel_deliverable(self)) {
-      std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&waiter);
-      if (t->joiner.compare_exchange_strong(mine, kJoinNone, std::memory_order_acq_rel)) {
-        throw Cancelled{};
-      }
-      // The task finished meanwhile: wait for the completer to let go of `waiter`.
-      while (!waiter.done.load(std::memory_order_acquire)) current_worker()->park_current();
-      return;
-    }
+  const WaitStatus st = wait_block(waiter, deadline_ns, cancellable);
+  if (st == WaitStatus::Signaled) return true;
+  // Timed out or cancelled: withdraw, unless the task finished meanwhile (then its completer is
+  // signalling `waiter`, which must outlive that).
+  std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&waiter);
+  if (t->joiner.compare_exchange_strong(mine, kJoinNone, std::memory_order_acq_rel)) {
+    if (st == WaitStatus::Cancelled) throw Cancelled{};
+    return false;
   }
+  wait_settle(waiter);
+  return true;
+}
+
+void task_wait(TaskBase* task, bool cancellable) {
+  task_wait_until(task, cancellable, kNoDeadline);
 }
 
 void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
@@ -297,16 +306,8 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
     { std::lock_guard<std::mutex> lock(s.m); }
     s.cv.notify_all();
   } else if (j > kThreadJoiner) {
-    auto* waiter = reinterpret_cast<JoinWaiter*>(j);
-    TaskCore* f = waiter->fiber;
-    // The joiner cannot leave join() before `done` is set, so `f` is alive here; pin it, because
-    // once `done` is set it may run on and finish.
-    f->refs.fetch_add(1, std::memory_order_relaxed);
-    waiter->done.store(true, std::memory_order_release);  // `waiter` may vanish from here on
-    // The joiner re-checks `done` after every resume (its park-word reset synchronizes with this
-    // exchange), so a wakeup cannot be lost.
-    f->rt->unpark_task(f);  // the joiner may belong to another runtime
-    task_unref(f);
+    // A fiber joiner: it cannot leave its wait before being signalled (wait_signal pins it).
+    wait_signal(*reinterpret_cast<Waiter*>(j));
   }
 }
 

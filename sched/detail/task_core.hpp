@@ -26,7 +26,8 @@ inline constexpr std::uint32_t kParkRunning = 0;   // running, or switching away
 inline constexpr std::uint32_t kParkParked = 1;    // fully switched out; a waker must enqueue it
 inline constexpr std::uint32_t kParkNotified = 2;  // woken; whoever saw kParked enqueues it
 
-// Joiner word values (TaskCore::joiner); any other value is a JoinWaiter*.
+// Joiner word values (TaskCore::joiner); any other value is the detail::Waiter* of a
+// fiber waiting in join() (on its own stack), signalled with wait_signal.
 inline constexpr std::uintptr_t kJoinNone = 0;
 inline constexpr std::uintptr_t kJoinFinished = 1;
 
@@ -65,9 +66,6 @@ inline TaskCore* core_of(const TaskBase* t) noexcept {
 inline TaskBase* payload_of(TaskCore* c) noexcept {
   return reinterpret_cast<TaskBase*>(reinterpret_cast<char*>(c) + kCoreSize);
 }
-
-// JoinWaiter is registered in TaskCore::joiner by join(); it lives on the joiner's stack.
-struct JoinWaiter;
 
 // is_finished_state says whether a state is terminal.
 inline bool is_finished_state(TaskState s) noexcept {

@@ -1,12 +1,15 @@
 // spindle/join_handle.hpp: JoinHandle<T>, the owner's view of a spawned task.
 #pragma once
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include "spindle/detail/task_base.hpp"
+#include "spindle/detail/wait.hpp"
 #include "spindle/spawn_options.hpp"
 #include "spindle/task.hpp"
 
@@ -58,6 +61,38 @@ class JoinHandle {
     if constexpr (!std::is_void_v<T>) {
       return impl()->take_result();
     }
+  }
+
+  // join_for is join giving up after `timeout`: if the task has not finished by then, throws
+  // std::system_error(std::errc::timed_out) and the handle stays joinable (the task keeps
+  // running; this does not cancel it). A zero or negative timeout only checks. Blocks, and throws
+  // Cancelled, like join.
+  template <class Rep, class Period>
+  T join_for(const std::chrono::duration<Rep, Period>& timeout) {
+    check("join_for");
+    if (joined_) throw std::logic_error("spindle::JoinHandle::join_for: task already joined");
+    if (!detail::task_wait_until(task_, true, detail::deadline_after(timeout))) {
+      throw std::system_error(std::make_error_code(std::errc::timed_out),
+                              "spindle::JoinHandle::join_for");
+    }
+    return join();
+  }
+
+  // wait_for waits up to `timeout` for the task to finish, without taking its result; returns
+  // whether it finished (join() then returns at once). A zero or negative timeout only checks
+  // (never blocks, never throws Cancelled). Otherwise blocks, and throws Cancelled, like join.
+  // Throws std::logic_error if the handle is empty.
+  template <class Rep, class Period>
+  bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+    check("wait_for");
+    return detail::task_wait_until(task_, true, detail::deadline_after(timeout));
+  }
+  // wait_until is wait_for with a deadline on any clock (a non-steady clock is converted once, at
+  // the call).
+  template <class Clock, class Duration>
+  bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    check("wait_until");
+    return detail::task_wait_until(task_, true, detail::deadline_at(deadline));
   }
 
   // wait blocks until the task has finished, without taking its result (join() then returns at

@@ -151,6 +151,10 @@ void task_release(TaskBase* task) noexcept;
 // `cancellable`: throws Cancelled if the *caller* is cancelled) or, outside a fiber, the OS thread
 // blocks.
 void task_wait(TaskBase* task, bool cancellable = true);
+// task_wait_until is task_wait giving up at `deadline_ns` (CLOCK_MONOTONIC ns; kNoDeadline: never);
+// returns whether the task has finished. A passed deadline is a plain check (no wait, no
+// Cancelled).
+bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns);
 // task_state returns the task's current state.
 TaskState task_state(const TaskBase* task) noexcept;
 // task_id returns the task's id.
