@@ -16,7 +16,7 @@ using detail::WaitStatus;
 namespace {
 [[noreturn]] void throw_bad_add(std::int64_t counter, std::int64_t n) {
   if (n < 0) {
-    throw std::logic_error("spindle::WaitGroup::add: n = " + std::to_string(n) +
+    throw std::invalid_argument("spindle::WaitGroup::add: n = " + std::to_string(n) +
                            " would make the counter (" + std::to_string(counter) +
                            ") negative (more done() than add())");
   }

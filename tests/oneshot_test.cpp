@@ -67,7 +67,7 @@ TEST(OneshotTest, SendThenRecv) {
 TEST(OneshotTest, SecondSendThrows) {
   auto [tx, rx] = spindle::oneshot<int>();
   EXPECT_TRUE(tx.send(1));
-  EXPECT_THROW(tx.send(2), std::logic_error);
+  EXPECT_THROW((void)tx.send(2), std::logic_error);
   EXPECT_EQ(*rx.try_recv(), 1);
 }
 
@@ -76,7 +76,7 @@ TEST(OneshotTest, EmptyHandlesThrow) {
   spindle::OneshotReceiver<int> rx;
   EXPECT_FALSE(tx.valid());
   EXPECT_FALSE(rx.valid());
-  EXPECT_THROW(tx.send(1), std::logic_error);
+  EXPECT_THROW((void)tx.send(1), std::logic_error);
   EXPECT_THROW(tx.is_closed(), std::logic_error);
   EXPECT_THROW((void)rx.recv(), std::logic_error);
   auto [t2, r2] = spindle::oneshot<int>();

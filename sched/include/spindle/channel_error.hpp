@@ -53,7 +53,7 @@ namespace detail {
 // std::expected<T, ChannelError>). Checking it never throws; only value() does, when there is no
 // value. T must be an object type; ChannelResult<void> (below) is what sends return.
 template <class T>
-class ChannelResult {
+class [[nodiscard]] ChannelResult {
   static_assert(std::is_object_v<T>, "ChannelResult<T> needs an object type");
 
  public:
@@ -108,7 +108,7 @@ class ChannelResult {
 
 // ChannelResult<void> is what a send returns: success, or the ChannelError that prevented it.
 template <>
-class ChannelResult<void> {
+class [[nodiscard]] ChannelResult<void> {
  public:
   // ChannelResult() is success.
   ChannelResult() noexcept = default;

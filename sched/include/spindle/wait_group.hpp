@@ -32,10 +32,11 @@ class WaitGroup {
   WaitGroup& operator=(const WaitGroup&) = delete;
 
   // add adds `n` (which may be negative) to the counter; when it reaches zero every waiter is
-  // woken. Never blocks. Throws std::logic_error naming the counter if it would go negative, and
-  // std::invalid_argument if it would overflow; the counter is unchanged then.
+  // woken. Never blocks. Throws std::invalid_argument naming `n` and the counter if it would go
+  // negative or overflow; the counter is unchanged then.
   void add(std::int64_t n = 1);
-  // done decrements the counter by one (add(-1)). Throws std::logic_error if it would go negative.
+  // done decrements the counter by one (add(-1)). Throws std::invalid_argument if it would go
+  // negative (more done() than add()).
   void done() { add(-1); }
   // count returns the counter (a snapshot).
   std::int64_t count() const noexcept { return counter_.load(std::memory_order_acquire); }
