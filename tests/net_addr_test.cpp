@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "spindle/net/buffer.hpp"
 #include "spindle/net/error.hpp"
 #include "spindle/net/resolve.hpp"
 #include "spindle/net/socket_addr.hpp"
@@ -230,3 +231,25 @@ TEST(NetResolve, UnknownNameNamesTheHost) {
   EXPECT_NE(o.what.find("resolve \"nosuchhost.invalid\""), std::string::npos) << o.what;
   EXPECT_TRUE(o.resolve_or_system_category) << o.what;
 }
+
+namespace {
+
+TEST(ConstBufferTest, CharArraysStopAtTheirEndOrFirstNul) {
+  // A string literal: its characters without the NUL.
+  EXPECT_EQ(spindle::net::ConstBuffer("abc").size, 3u);
+  // A filled char array with no NUL: all of it, never read past its end (ASan checks).
+  char raw[8];
+  for (char& c : raw) c = 'x';
+  EXPECT_EQ(spindle::net::ConstBuffer(raw).size, 8u);
+  // A NUL inside: up to it.
+  char text[16] = "hi";
+  EXPECT_EQ(spindle::net::ConstBuffer(text).size, 2u);
+  // Pointers are C strings; (pointer, size) is raw bytes.
+  const char* p = text;
+  EXPECT_EQ(spindle::net::ConstBuffer(p).size, 2u);
+  EXPECT_EQ(spindle::net::ConstBuffer(text, sizeof text).size, 16u);
+  std::string s("a\0b", 3);
+  EXPECT_EQ(spindle::net::ConstBuffer(s).size, 3u);
+}
+
+}  // namespace

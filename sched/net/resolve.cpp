@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -36,12 +37,13 @@ LookupResult lookup(const std::string& host) {
     if (r.rc == EAI_SYSTEM) r.sys_errno = errno;
     return r;
   }
+  // Freed on every path out, an exception from from_sockaddr or push_back included.
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(res, ::freeaddrinfo);
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     const SocketAddr a = SocketAddr::from_sockaddr(ai->ai_addr, ai->ai_addrlen);
     if (std::find(r.addrs.begin(), r.addrs.end(), a) == r.addrs.end()) r.addrs.push_back(a);
   }
-  ::freeaddrinfo(res);
   if (r.addrs.empty()) r.rc = EAI_NONAME;
   return r;
 }

@@ -9,7 +9,8 @@
 namespace spindle {
 
 // ReactorBackend selects the I/O readiness backend of a runtime (docs/io.md). Auto is epoll on
-// Linux. Libuv drives a private libuv loop from the runtime's workers (portable; slower).
+// Linux, libuv elsewhere. Libuv drives a private libuv loop from the runtime's workers (portable;
+// slower).
 enum class ReactorBackend : std::uint8_t { Auto, Epoll, Libuv };
 
 // AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every
@@ -48,7 +49,8 @@ struct AsyncRuntimeConfig {
   // cleanup_timeout bounds how long run_main waits, after the main function returns, for cleanup
   // tasks (SpawnOptions::cleanup) before it cancels every remaining fiber and shuts down. 0..1h.
   std::chrono::nanoseconds cleanup_timeout = std::chrono::seconds(5);
-  // reactor is the I/O backend (Auto = epoll on Linux). Both backends pass the same tests.
+  // reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
+  // same tests.
   ReactorBackend reactor = ReactorBackend::Auto;
 };
 

@@ -69,9 +69,9 @@ struct BlockingJob {
 };
 
 // blocking_submit queues `job` on the process-wide pool (FIFO), starting a thread if every thread
-// is busy and there are fewer than kBlockingPoolMaxThreads. Throws std::system_error if no pool
-// thread exists and none can be started, std::runtime_error once the process is exiting,
-// std::bad_alloc.
+// is busy and there are fewer than the configured max_threads (configure_blocking_pool). Throws
+// std::system_error if no pool thread exists and none can be started, std::runtime_error once the
+// process is exiting, std::bad_alloc.
 void blocking_submit(std::unique_ptr<BlockingJob> job);
 
 // BlockingVoid stands in for the value of a job returning void.
@@ -152,7 +152,7 @@ class BlockingHandle {
     return take();
   }
   // join_for is join giving up after `timeout`: throws std::system_error(std::errc::timed_out) and
-  // the handle stays joinable.
+  // the handle stays joinable. A cancellation point like join (throws spindle::Cancelled).
   template <class Rep, class Period>
   R join_for(const std::chrono::duration<Rep, Period>& timeout) {
     check("join_for");

@@ -51,9 +51,10 @@ struct MutableBuffer {
 // ConstBuffer is a view of `size` bytes at `data`, the source of a write. It converts implicitly
 // from std::string_view and C strings (without the terminating NUL), from any contiguous, sized
 // range of bytes (std::string, std::vector<char>, std::span<const std::byte>, ...), covering all
-// of it, from a MutableBuffer, and from (pointer, size). A char array converts as a C string (up to
-// its first NUL, so "abc" is 3 bytes): pass {array, size} to write raw bytes from one. It does not
-// own the memory. Never throws.
+// of it, from a MutableBuffer, and from (pointer, size). A char array converts up to its first NUL
+// but never past its end (so "abc" is 3 bytes, and a char[4096] without a NUL is 4096 bytes, never
+// an overread): pass {array, size} to write raw bytes, NULs included, from one. It does not own
+// the memory. Never throws.
 struct ConstBuffer {
   const void* data = nullptr;
   std::size_t size = 0;
@@ -65,9 +66,17 @@ struct ConstBuffer {
   // ConstBuffer views the characters of `s`.
   constexpr ConstBuffer(std::string_view s) noexcept  // NOLINT(google-explicit-constructor)
       : data(s.data()), size(s.size()) {}
-  // ConstBuffer views a NUL-terminated string, without the NUL ("abc" is 3 bytes).
-  constexpr ConstBuffer(const char* s) noexcept  // NOLINT(google-explicit-constructor)
+  // ConstBuffer views a NUL-terminated string through a pointer, without the NUL.
+  template <class P>
+  requires std::is_same_v < std::remove_cvref_t<P>,
+  const char* > || std::is_same_v<std::remove_cvref_t<P>, char*> constexpr ConstBuffer(
+                       P&& s) noexcept  // NOLINT(google-explicit-constructor)
       : ConstBuffer(std::string_view(s)) {}
+  // ConstBuffer views a char array up to its first NUL, or all of it if it has none ("abc" is 3
+  // bytes).
+  template <std::size_t N>
+  constexpr ConstBuffer(const char (&s)[N]) noexcept  // NOLINT(google-explicit-constructor)
+      : data(s), size(bounded_length(s, N)) {}
   // ConstBuffer views the bytes of a MutableBuffer.
   constexpr ConstBuffer(MutableBuffer b) noexcept  // NOLINT(google-explicit-constructor)
       : data(b.data), size(b.size) {}
@@ -76,6 +85,13 @@ struct ConstBuffer {
   requires detail::NonArrayByteRange<R>
   constexpr ConstBuffer(R&& r) noexcept  // NOLINT(google-explicit-constructor)
       : data(std::ranges::data(r)), size(std::ranges::size(r)) {}
+
+ private:
+  static constexpr std::size_t bounded_length(const char* s, std::size_t n) noexcept {
+    std::size_t i = 0;
+    while (i < n && s[i] != '\0') ++i;
+    return i;
+  }
 };
 
 }  // namespace spindle::net

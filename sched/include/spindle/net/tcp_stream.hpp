@@ -35,9 +35,9 @@ enum class Shutdown : std::uint8_t {
 // Blocking: every call that waits parks the calling fiber (its worker runs other fibers) until the
 // socket is ready, or, outside a fiber, blocks the calling OS thread in poll(2). A stream is
 // registered with the runtime of the first fiber that waits on it; fibers of another runtime must
-// not use it afterwards (std::logic_error). One fiber may read while another writes (a stream
-// from connect or accept in a fiber is registered right away, so their first waits do not race);
-// two fibers must not read (or write) at once.
+// not use it afterwards (std::logic_error). One fiber may read while another writes (their first
+// waits may race to register the stream; registration is made safe for that); two fibers must not
+// read (or write) at once.
 //
 // Errors: std::system_error with the errno (std::system_category(); compare with std::errc) and a
 // message naming the operation and the peer address, e.g. "read 127.0.0.1:5000: Connection reset
