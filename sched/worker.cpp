@@ -176,8 +176,13 @@ TaskCore* Worker::take_global(int level) {
 void Worker::poll_tick() {
   const std::uint64_t now = spindle_sys_monotonic_time_ns();
   // Adapt how often we read the clock so that timers are checked about every poll_interval / 2.
-  const std::uint64_t half = static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / 2;
-  if (now - last_poll_ns_ > half) {
+  // A gap longer than poll_interval itself (decisions got slow: long-running fibers) drops to
+  // checking on every decision at once, so a missed interval is never repeated while it adapts.
+  const std::uint64_t full = static_cast<std::uint64_t>(rt->cfg.poll_interval.count());
+  const std::uint64_t half = full / 2;
+  if (now - last_poll_ns_ > full) {
+    poll_every_ = kMinPollEvery;
+  } else if (now - last_poll_ns_ > half) {
     poll_every_ = std::max(kMinPollEvery, poll_every_ / 2);
   } else {
     poll_every_ = std::min(kMaxPollEvery, poll_every_ * 2);
