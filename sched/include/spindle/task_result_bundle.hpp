@@ -71,6 +71,8 @@ class TaskResultBundle {
         throw;
       }
     };
+    // Room first: a push_back that threw after the spawn would detach a running task.
+    if (handles_.size() == handles_.capacity()) handles_.reserve(2 * handles_.size() + 4);
     if (rt_ != nullptr) {
       handles_.push_back(rt_->spawn(std::move(body), opts));
     } else {
