@@ -8,7 +8,8 @@
 # --workers=2) and the plain libuv echo server (bench/w8_uv_echo) with bench/w8_loadgen (100
 # connections, 64 B, 5 s). If `wrk` is installed, an extra row (no baseline, no target) runs
 # examples/http_server (--workers=2, built with the bench) under `wrk -c100 -t1 -d5s`, reporting
-# requests/s; without wrk that row is skipped with a message (nothing is installed).
+# requests/s (scripts/deps.sh bench installs wrk when missing; if it still is not there, that row
+# is skipped with a message).
 #
 #   BENCH_RUNS=5 BENCH_FILTER=w1,skynet scripts/bench.sh
 #
@@ -49,6 +50,7 @@ if [[ ${#selected[@]} -eq 0 ]]; then
   exit 1
 fi
 
+"$root/scripts/deps.sh" bench  # build tools, Boost.Fiber and wrk, only what is missing
 results="$(mktemp /tmp/spindle-bench.XXXXXX)"
 tmp="$(mktemp -d /tmp/spindle-bench-tmp.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT

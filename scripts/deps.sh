@@ -3,11 +3,15 @@
 #   scripts/deps.sh demo   build tools + runtime libraries (enough for the demo)
 #   scripts/deps.sh test   + GoogleTest, Google Benchmark, Boost.Fiber (bench baseline)
 #   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format
+#   scripts/deps.sh bench  test + wrk (the HTTP row of scripts/bench.sh)
 set -euo pipefail
 level=${1:-test}
 pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev libuv1-dev)
-if [[ $level == test || $level == ci ]]; then
+if [[ $level == test || $level == ci || $level == bench ]]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev)
+fi
+if [[ $level == bench ]]; then
+  pkgs+=(wrk)
 fi
 if [[ $level == ci ]]; then
   pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang-format)
