@@ -407,6 +407,32 @@ TEST_P(NetTcp, CancelFibersBlockedInAcceptAndRead) {
   EXPECT_EQ(got, "ok");
 }
 
+TEST_P(NetTcp, WriteTimeoutAndCancelWhileBlockedInWriteAll) {
+  // The peer never reads: with small socket buffers a large write blocks. A timed write gives up
+  // with timed_out; a fiber blocked in write_all is woken by cancellation.
+  AsyncRuntime rt(cfg(2));
+  TcpListener listener = TcpListener::bind(loopback0());
+  const SocketAddr addr = listener.local_addr();
+  auto server = rt.spawn([&listener] { return listener.accept_for(10s); });
+  TcpStream client = rt.block_on([addr] { return TcpStream::connect(addr, 10s); });
+  Accepted acc = server.join();
+  const int small = 4096;
+  ASSERT_EQ(::setsockopt(client.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  ASSERT_EQ(::setsockopt(acc.stream.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+            0);
+  const std::string big(16 << 20, 'w');  // far more than both buffers hold
+  rt.block_on([&] {
+    const std::system_error e = expect_system_error([&] { client.write_all_for(big, 50ms); });
+    EXPECT_EQ(e.code(), std::errc::timed_out);
+    EXPECT_NE(std::string(e.what()).find("write"), std::string::npos) << e.what();
+  });
+  auto writer = rt.spawn([&] { client.write_all(big); });
+  ASSERT_TRUE(spindle::test::wait_until(
+      [&] { return writer.state() == spindle::TaskState::Waiting; }, 10s));
+  writer.cancel();
+  EXPECT_THROW(writer.join(), spindle::Cancelled);
+}
+
 TEST_P(NetTcp, FiberClientAndPlainThreadServer) {
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
