@@ -17,8 +17,8 @@ namespace {
 [[noreturn]] void throw_bad_add(std::int64_t counter, std::int64_t n) {
   if (n < 0) {
     throw std::invalid_argument("spindle::WaitGroup::add: n = " + std::to_string(n) +
-                           " would make the counter (" + std::to_string(counter) +
-                           ") negative (more done() than add())");
+                                " would make the counter (" + std::to_string(counter) +
+                                ") negative (more done() than add())");
   }
   throw std::invalid_argument("spindle::WaitGroup::add: n = " + std::to_string(n) +
                               " would overflow the counter (" + std::to_string(counter) + "; max " +

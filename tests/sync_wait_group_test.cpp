@@ -1,7 +1,7 @@
 // spindle::WaitGroup: add/done/wait between fibers on one or several workers, fibers and OS
-// threads, threads only; the counter going negative (std::invalid_argument) or overflowing; timeouts;
-// cancellation while blocked (the counter is untouched); and a randomized stress test of many
-// rounds.
+// threads, threads only; the counter going negative (std::invalid_argument) or overflowing;
+// timeouts; cancellation while blocked (the counter is untouched); and a randomized stress test of
+// many rounds.
 #include "spindle/wait_group.hpp"
 
 #include <gtest/gtest.h>
