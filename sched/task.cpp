@@ -320,8 +320,12 @@ void RuntimeImpl::schedule(TaskCore* t) {
   assert(t->rt == this);
   Worker* w = current_worker();
   if (w != nullptr && w->rt == this) {
-    w->make_ready(t);
-    if (cfg.enable_work_stealing) notify_work();
+    if (w->current != nullptr) {
+      w->ready_woken(t);  // woken by a running fiber: the run-next slot
+    } else {
+      w->make_ready(t);
+      if (cfg.enable_work_stealing) notify_work();
+    }
   } else if (cfg.migrate_every_switch && workers.size() > 1) {
     workers[t->last_worker]->migrate(t);  // any worker but the one it last ran on
   } else {

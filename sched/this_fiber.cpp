@@ -34,6 +34,14 @@ TaskId current_task_id() noexcept {
   return t != nullptr ? TaskId{t->dbg.id} : TaskId{};
 }
 
+namespace detail {
+void yield_before_park() noexcept {
+  Worker* w = current_worker();
+  if (w == nullptr || w->current == nullptr) return;
+  w->switch_from_fiber(SwitchKind::kYieldNext);
+}
+}  // namespace detail
+
 namespace this_fiber {
 
 bool in_fiber() noexcept {

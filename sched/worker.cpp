@@ -18,6 +18,9 @@ constinit thread_local Worker* tls_worker = nullptr;
 
 // Spin rounds an idle worker makes (re-checking for work) before it parks its thread.
 constexpr int kIdleSpinRounds = 64;
+// Consecutive decisions the run-next slot may win while its level's local queue has other fibers:
+// a pair of fibers waking each other cannot starve the rest of their level.
+constexpr std::uint32_t kRunNextBurst = 4;
 // Bounds of the adaptive timer-poll interval, in scheduling decisions.
 constexpr std::uint32_t kMinPollEvery = 1;
 constexpr std::uint32_t kMaxPollEvery = 256;
@@ -94,6 +97,34 @@ void Worker::migrate(TaskCore* t) {
     to->inbox_full.store(true, std::memory_order_release);
   }
   to->wake_thread();
+}
+
+void Worker::ready_woken(TaskCore* t) {
+  // A woken fiber that outranks the waker should not wait for it: queue it where idle workers see
+  // it at once. So should every wake in migrate mode (it moves) or with stealing off.
+  if (migrate_mode_ || current == nullptr || t->priority > current->priority) {
+    make_ready(t);
+    if (rt->cfg.enable_work_stealing) rt->notify_work();
+    return;
+  }
+  put_run_next(t);
+}
+
+void Worker::put_run_next(TaskCore* t) {
+  TaskCore* old = run_next.exchange(t, std::memory_order_seq_cst);
+  if (old != nullptr) {
+    push_local(old);
+    if (rt->cfg.enable_work_stealing) rt->notify_work();
+    return;
+  }
+  // The slot was empty: no worker is told (the waker usually parks soon and this worker runs `t`).
+  // In case it does not, a sleeping watcher must exist to look at the slot later; if every other
+  // worker sleeps and none watches, wake one (it watches when it parks again). The exchange above
+  // and this read pair with the watcher's sleeper registration and slot reads (seq_cst).
+  if (multi_worker_stealing_ && rt->run_next_watcher.load(std::memory_order_seq_cst) < 0 &&
+      rt->num_sleeping.load(std::memory_order_seq_cst) > 0) {
+    rt->notify_work();
+  }
 }
 
 void Worker::wake_thread() noexcept {
@@ -203,7 +234,24 @@ inline TaskCore* Worker::next_ready(int yield_level) {
   if (migrate_mode_ && inbox_full.load(std::memory_order_acquire)) drain_inbox();
   // A yielding fiber counts as queued at the back of its level's local queue.
   const unsigned yield_bit = yield_level >= 0 ? 1u << yield_level : 0u;
-  const PriorityPolicy::Choice c = policy_.choose(local_bits_ | yield_bit, rt->global.mask());
+  // The run-next slot is taken out first (a thief may race for it) and counts as a local fiber of
+  // its level for the policy.
+  TaskCore* rn = run_next.load(std::memory_order_relaxed) != nullptr
+                     ? run_next.exchange(nullptr, std::memory_order_acquire)
+                     : nullptr;
+  const int rn_level = rn != nullptr ? static_cast<int>(rn->priority) : -1;
+  const unsigned rn_bit = rn != nullptr ? 1u << rn_level : 0u;
+  const PriorityPolicy::Choice c =
+      policy_.choose(local_bits_ | yield_bit | rn_bit, rt->global.mask());
+  if (rn != nullptr) {
+    if (c.level == rn_level && !c.global &&
+        (run_next_burst_ < kRunNextBurst || queues[rn_level].empty())) {
+      ++run_next_burst_;
+      return rn;
+    }
+    push_local(rn);  // not its turn: it queues like any ready fiber
+  }
+  run_next_burst_ = 0;
   if (c.level >= 0 && !c.global) {
     LocalQueue<TaskCore*>& q = queues[c.level];
     if (TaskCore* t = multi_worker_stealing_ ? q.pop() : q.pop_unshared()) return t;
@@ -279,6 +327,13 @@ void Worker::after_switch(fiber::Transfer tr) {
       // nobody to tell, and the fence stays off the single-threaded yield path.
       if (multi_worker_stealing_) rt->notify_work();
       break;
+    case SwitchKind::kYieldNext:
+      if (migrate_mode_) {
+        make_ready(prev);
+      } else {
+        put_run_next(prev);
+      }
+      break;
     case SwitchKind::kPark: {
       std::uint32_t expected = kParkRunning;
       if (!prev->park.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel,
@@ -303,7 +358,8 @@ void Worker::switch_from_fiber(SwitchKind kind) {
   prev->last_worker = index;
   SwitchAction act{kind, prev};
   // In migrate_every_switch mode a yield always leaves this worker (after_switch sends it away).
-  const bool yielding = kind == SwitchKind::kYield && !migrate_mode_;
+  const bool yielding =
+      (kind == SwitchKind::kYield || kind == SwitchKind::kYieldNext) && !migrate_mode_;
   TaskCore* next = next_runnable(yielding ? static_cast<int>(prev->priority) : -1);
   if (next == nullptr && yielding) return;  // the yielder is still the best choice
   fiber::Context* to = next != nullptr ? &next->ctx : &sched_ctx_;
@@ -440,6 +496,32 @@ TaskCore* Worker::steal() {
   return nullptr;
 }
 
+void Worker::snapshot_switches() {
+  const std::size_t n = rt->workers.size();
+  seen_switches_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) seen_switches_[i] = rt->workers[i]->counters.switches.read();
+}
+
+TaskCore* Worker::steal_stuck_run_next() {
+  // A victim that switched no fiber since snapshot_switches (a whole idle spin of ours) is running
+  // one long fiber: the fiber in its slot would otherwise wait for that one to block or end.
+  const std::size_t n = rt->workers.size();
+  if (n < 2 || !rt->cfg.enable_work_stealing || migrate_mode_ || seen_switches_.size() != n) {
+    return nullptr;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    Worker* v = rt->workers[i].get();
+    if (v == this || v->run_next.load(std::memory_order_relaxed) == nullptr) continue;
+    if (v->counters.switches.read() != seen_switches_[i]) continue;
+    if (TaskCore* t = v->run_next.exchange(nullptr, std::memory_order_acquire)) {
+      counters.steals.add();
+      counters.stolen.add();
+      return t;
+    }
+  }
+  return nullptr;
+}
+
 TaskCore* Worker::find_work() {
   for (;;) {
     if (TaskCore* t = next_runnable()) return t;
@@ -457,6 +539,7 @@ bool Worker::has_visible_work() {
   // The counts, not the mask: this check pairs with the pushers' count update (Dekker, see
   // idle_wait).
   if (rt->global.size() != 0 || local_mask() != 0) return true;
+  if (run_next.load(std::memory_order_acquire) != nullptr) return true;
   if (inbox_full.load(std::memory_order_acquire)) return true;
   if (rt->cfg.enable_work_stealing) {
     for (auto& w : rt->workers) {
@@ -473,23 +556,31 @@ bool Worker::has_visible_work() {
   return false;
 }
 
-std::int64_t Worker::park_timeout_ns() {
+std::int64_t Worker::park_timeout_ns(bool watch) {
   std::uint64_t earliest = TimerWheel::kNever;
   for (auto& w : rt->workers) {
     const std::uint64_t next = w->next_timer.load(std::memory_order_relaxed);
     if (next == TimerWheel::kNever) continue;
     earliest = std::min(earliest, w.get() == this ? next : next + help_grace_ticks());
   }
-  if (earliest == TimerWheel::kNever) return -1;
+  const std::int64_t watch_ns =
+      watch ? static_cast<std::int64_t>(rt->cfg.poll_interval.count()) : -1;
+  if (earliest == TimerWheel::kNever) return watch_ns;
   const std::uint64_t now = spindle_sys_monotonic_time_ns();
   const std::uint64_t at = rt->ns_of_tick(earliest);
-  return at > now ? static_cast<std::int64_t>(at - now) : 0;
+  const std::int64_t timer_ns = at > now ? static_cast<std::int64_t>(at - now) : 0;
+  return watch_ns >= 0 ? std::min(timer_ns, watch_ns) : timer_ns;
 }
 
 void Worker::idle_wait() {
+  snapshot_switches();
   for (int i = 0; i < kIdleSpinRounds; ++i) {
     for (int k = 0; k < 32; ++k) cpu_relax();
     if (has_visible_work() || rt->exit.load(std::memory_order_acquire)) return;
+  }
+  if (TaskCore* t = steal_stuck_run_next()) {
+    push_local(t);  // the run loop takes it next
+    return;
   }
   // With fds registered, one idle worker sleeps in the reactor instead of its Parker (the I/O
   // driver): timers and I/O then share one wait. in_reactor is set before joining the sleeper
@@ -504,6 +595,19 @@ void Worker::idle_wait() {
   rt->full_fence();
   bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
   bool hand_off = false;
+  // Watch the run-next slots (park at most poll_interval) while another worker is awake or a slot
+  // is full: that worker may be stuck in a long fiber with a woken one in its slot. One watcher is
+  // enough; with every worker asleep and the slots empty nobody watches (an idle runtime sleeps).
+  bool watch = false;
+  if (!work && multi_worker_stealing_) {
+    bool slots = false;
+    for (auto& w : rt->workers) slots |= w->run_next.load(std::memory_order_seq_cst) != nullptr;
+    const bool others_awake = rt->num_sleeping.load(std::memory_order_seq_cst) < rt->workers.size();
+    int none = -1;
+    watch =
+        (slots || others_awake) && rt->run_next_watcher.compare_exchange_strong(
+                                       none, static_cast<int>(index), std::memory_order_seq_cst);
+  }
   if (!work) {
     // Going to sleep: return the memory of stacks waiting in this worker's release batch first.
     rt->stacks.trim(index);
@@ -511,13 +615,15 @@ void Worker::idle_wait() {
     if (rt->debug) log_debug(rt, "worker %u: park%s", index, driver ? " in the reactor" : "");
     if (driver) {
       // A wake that came before in_reactor was visible left a permit in the Parker instead.
-      const std::size_t woken = rt->io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns());
+      const std::size_t woken =
+          rt->io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns(watch));
       in_reactor.store(false, std::memory_order_seq_cst);
       // Going back to work: another idle worker should take over the reactor.
       hand_off = woken > 0 || has_visible_work();
     } else {
-      parker.park(park_timeout_ns());
+      parker.park(park_timeout_ns(watch));
     }
+    if (watch) rt->run_next_watcher.store(-1, std::memory_order_seq_cst);
   } else if (driver) {
     in_reactor.store(false, std::memory_order_seq_cst);
     rt->io->release_blocking();

@@ -54,7 +54,8 @@ struct WorkerCounters {
 };
 
 // SwitchKind says what the context that switched away wants done with its task, once it is saved.
-enum class SwitchKind : std::uint8_t { kYield, kPark, kFinish };
+// kYieldNext is a yield that comes back through the run-next slot (yield_before_park).
+enum class SwitchKind : std::uint8_t { kYield, kYieldNext, kPark, kFinish };
 
 // SwitchAction travels with a switch from a fiber (it lives on that fiber's stack).
 struct SwitchAction {
@@ -82,6 +83,15 @@ class Worker {
       push_local(t);
     }
   }
+  // ready_woken makes `t`, just woken by the fiber running on this worker, ready (owner). When it
+  // does not outrank that fiber it goes into the run-next slot: it runs at this worker's next
+  // decision (the waker usually parks soon, so the pair stays on one CPU), unless the priority
+  // policy picks another level or kRunNextBurst is used up. A fiber the slot held before moves to
+  // the local queue. Other workers may take a slot's fiber only when this worker made no switch
+  // for a whole idle spin of theirs (it is stuck in a long fiber): see steal_stuck_run_next.
+  void ready_woken(TaskCore* t);
+  // put_run_next puts `t` into the run-next slot (owner), moving what it held to the local queue.
+  void put_run_next(TaskCore* t);
   // migrate puts `t` in the inbox of a worker other than t->last_worker and wakes that worker (any
   // thread; migrate_every_switch mode only).
   void migrate(TaskCore* t);
@@ -113,6 +123,10 @@ class Worker {
   std::atomic<bool> inbox_full{false};
 
   LocalQueue<TaskCore*> queues[kTaskPriorityLevels];
+  // run_next is the run-next slot (see ready_woken). Filled and emptied by the owner; other workers
+  // only empty it (steal_stuck_run_next). Every access is an exchange, so a task in it has exactly
+  // one taker.
+  std::atomic<TaskCore*> run_next{nullptr};
   WorkerCounters counters;
   platform::Parker parker;
   std::atomic<bool> in_reactor{false};  // parked in the reactor (as the I/O driver), not the Parker
@@ -120,6 +134,12 @@ class Worker {
 
   // wake_thread wakes this worker's thread wherever it sleeps (Parker or reactor). Any thread.
   void wake_thread() noexcept;
+
+  // has_local_ready reports whether this worker may have other fibers ready (owner; may be
+  // stale-true, never stale-false for its own pushes).
+  bool has_local_ready() const noexcept {
+    return local_bits_ != 0 || run_next.load(std::memory_order_relaxed) != nullptr;
+  }
 
   // next_task_id returns a fresh task id from this worker's block (owner).
   std::uint64_t next_task_id();
@@ -133,10 +153,12 @@ class Worker {
   TaskCore* take_global(int level);
   bool start_task(TaskCore* t);
   TaskCore* steal();
+  TaskCore* steal_stuck_run_next();
+  void snapshot_switches();
   TaskCore* find_work();
   void idle_wait();
   bool has_visible_work();
-  std::int64_t park_timeout_ns();
+  std::int64_t park_timeout_ns(bool watch);
   bool poll_all_timers(bool force);
   // help_grace_ticks is how overdue another worker's timers must be before this one fires them.
   std::uint64_t help_grace_ticks() const noexcept;
@@ -154,9 +176,11 @@ class Worker {
   std::uint64_t rng_;
   std::uint64_t id_next_ = 0, id_end_ = 0;
   std::uint32_t poll_every_ = 16, poll_countdown_ = 16;
-  unsigned local_bits_ = 0;             // (owner) local levels that may hold tasks; see worker.cpp
-  bool multi_worker_stealing_ = false;  // more than one worker and stealing enabled
-  bool migrate_mode_ = false;           // migrate_every_switch with more than one worker
+  unsigned local_bits_ = 0;           // (owner) local levels that may hold tasks; see worker.cpp
+  std::uint32_t run_next_burst_ = 0;  // (owner) consecutive decisions served by run_next
+  std::vector<std::uint64_t> seen_switches_;  // (owner) other workers' switch counts at idle start
+  bool multi_worker_stealing_ = false;        // more than one worker and stealing enabled
+  bool migrate_mode_ = false;                 // migrate_every_switch with more than one worker
   void drain_inbox();
   std::uint64_t last_poll_ns_ = 0;
   std::vector<TaskCore*> scratch_;
@@ -241,6 +265,9 @@ class RuntimeImpl {
   std::mutex idle_mu;
   std::vector<std::uint32_t> sleepers;
   std::atomic<std::uint32_t> num_sleeping{0};
+  // run_next_watcher is the index of the one sleeping worker that parks with a timeout of at most
+  // poll_interval so that a run-next slot of a stuck worker is looked at (or -1: none).
+  std::atomic<int> run_next_watcher{-1};
 
   std::atomic<std::uint64_t> ext_spawned{0};  // spawns from outside the runtime's workers
 

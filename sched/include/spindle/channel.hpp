@@ -359,7 +359,7 @@ class Channel {
   ChannelResult<void> send_slow(T& v, std::uint64_t deadline) {
     if (detail::deadline_passed(deadline)) return ChannelError::Timeout;
     detail::Waiter w;
-    if (w.task != nullptr) this_fiber::yield();
+    if (w.task != nullptr) detail::yield_before_park();
     detail::WaitNode* wake = nullptr;
     const detail::ChanOp op = send_attempt(v, wake);
     if (op == detail::ChanOp::WouldBlock) return send_block(w, v, deadline);
@@ -409,7 +409,7 @@ class Channel {
   ChannelResult<T> recv_slow(std::uint64_t deadline) noexcept {
     if (detail::deadline_passed(deadline)) return ChannelError::Timeout;
     detail::Waiter w;
-    if (w.task != nullptr) this_fiber::yield();
+    if (w.task != nullptr) detail::yield_before_park();
     detail::Uninit<T> tmp;
     detail::WaitNode* wake = nullptr;
     lock_.lock();

@@ -164,6 +164,13 @@ inline void wait_settle(Waiter& w) noexcept {
 // wait_signal wakes `w` (any thread, never blocks). After it returns `w` may already be gone.
 void wait_signal(Waiter& w) noexcept;
 
+// yield_before_park lets the other ready fibers of the calling fiber's worker run once before the
+// caller would park (the partner it waits for may be one of them). Unlike this_fiber::yield the
+// caller comes back right after the fiber that runs now switches away (it takes the worker's
+// run-next slot) instead of queueing behind every ready fiber. Returns at once when nothing else
+// is ready, and from a plain thread. Not a cancellation point; never throws.
+void yield_before_park() noexcept;
+
 // cancel_pending says whether the calling fiber's task has a deliverable cancellation (false
 // outside fibers). A blocking call checks it before it blocks.
 bool cancel_pending() noexcept;
