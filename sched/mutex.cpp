@@ -49,7 +49,9 @@ bool spin_allowed() noexcept {
   if (!multi_cpu) return false;
   detail::Worker* w = detail::current_worker();
   if (w == nullptr || w->current == nullptr) return true;
-  return w->rt->workers.size() > 1;
+  // Other ready fibers here: parking lets them run at once, where spinning would only bounce the
+  // lock's cache line between CPUs (Go's rule too: spin only with an empty local run queue).
+  return w->rt->workers.size() > 1 && !w->has_local_ready();
 }
 
 }  // namespace

@@ -65,11 +65,10 @@ class Mutex {
   // calling OS thread. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait (it does not own the mutex then); nothing else.
   void lock() {
-    std::uint32_t expected = 0;
-    if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) [[likely]] {
+    // try_lock, not a CAS from 0: a free mutex with waiters queued (kWaiters, kWoken) is taken here
+    // too, without the slow path.
+    if (try_lock()) [[likely]]
       return;
-    }
     lock_slow(detail::kNoDeadline, true);
   }
 
