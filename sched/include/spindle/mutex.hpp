@@ -27,8 +27,9 @@ void mutex_lock_uncancellable(Mutex& m) noexcept;
 // destruction work; it must be unlocked when destroyed.
 //
 // Speed: an uncontended lock + unlock is one compare-and-swap each. A contended lock first spins
-// briefly (only when the owner can be running elsewhere: the caller is an OS thread, or a fiber of
-// a runtime with more than one worker), then parks in a FIFO queue.
+// briefly (only when the owner can be running elsewhere and there is nothing better to do: the
+// caller is an OS thread, or a fiber of a runtime with more than one worker whose worker has no
+// other ready fiber), then parks in a FIFO queue.
 //
 // Fairness (like Go's sync.Mutex): unlock wakes the oldest waiter, but does not hand it the lock; a
 // running fiber or thread may take the lock first ("barging"), which keeps throughput high. A
