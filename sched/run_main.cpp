@@ -1,5 +1,6 @@
 // run_main: the root fiber, the cleanup wait, cancellation of the rest, shutdown.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "detail/runtime_impl.hpp"
@@ -34,6 +35,18 @@ int run_main_impl(const AsyncRuntimeConfig& cfg, std::function<int()> body) {
   }
   main_token.cancel();
   impl->cleanup_token.cancel();
+  if (!impl->stop_within(impl->cfg.shutdown_timeout)) {
+    // Fibers that never block, or wait on something no cancellation above reaches (bound to
+    // another token, spawned from a plain thread): like a Go program whose main returned, the
+    // process ends without them. Returning instead would run static destructors under them.
+    std::fprintf(stderr,
+                 "spindle::run_main: %llu fiber(s) still alive %lld ms after they were cancelled "
+                 "(shutdown_timeout); ending the process with exit code %d without them\n",
+                 static_cast<unsigned long long>(impl->live_tasks()),
+                 static_cast<long long>(impl->cfg.shutdown_timeout.count() / 1'000'000), code);
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
   rt.shutdown();
   return code;
 }

@@ -51,6 +51,11 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("cleanup_timeout", std::to_string(cfg.cleanup_timeout.count()) + "ns",
               "allowed range is 0 to 1h");
   }
+  if (cfg.shutdown_timeout < std::chrono::nanoseconds(0) ||
+      cfg.shutdown_timeout > std::chrono::hours(1)) {
+    bad_field("shutdown_timeout", std::to_string(cfg.shutdown_timeout.count()) + "ns",
+              "allowed range is 0 to 1h");
+  }
   if (static_cast<unsigned>(cfg.reactor) > static_cast<unsigned>(ReactorBackend::Libuv)) {
     bad_field("reactor", static_cast<unsigned>(cfg.reactor),
               "must be ReactorBackend::Auto, Epoll or Libuv");
@@ -147,6 +152,21 @@ void RuntimeImpl::shutdown() {
     }
     if (debug) log_debug(this, "shutdown: done");
   });
+}
+
+bool RuntimeImpl::stop_within(std::chrono::nanoseconds timeout) {
+  Worker* w = current_worker();
+  if (w != nullptr && w->rt == this) {
+    throw std::logic_error("spindle: stop_within called from one of the runtime's own fibers");
+  }
+  std::unique_lock<std::mutex> g(lifecycle_mu);
+  int expected = kRunning;
+  state.compare_exchange_strong(expected, kShuttingDown, std::memory_order_seq_cst);
+  g.unlock();
+  for (auto& wk : workers) wk->wake_thread();  // idle ones re-check live_tasks()
+  g.lock();
+  return stopped_cv.wait_for(g, timeout,
+                             [this] { return state.load(std::memory_order_seq_cst) == kStopped; });
 }
 
 std::uint64_t RuntimeImpl::live_tasks() const noexcept {

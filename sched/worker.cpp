@@ -670,6 +670,7 @@ void Worker::run() {
         rt->state.store(RuntimeImpl::kStopped, std::memory_order_seq_cst);
         rt->exit.store(true, std::memory_order_release);
         g.unlock();
+        rt->stopped_cv.notify_all();
         for (auto& w : rt->workers) w->wake_thread();
         break;
       }

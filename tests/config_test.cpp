@@ -72,6 +72,17 @@ TEST(ConfigTest, PollIntervalOutOfRange) {
   expect_error(cfg, "poll_interval", "2000000000ns", "10us to 1s");
 }
 
+TEST(ConfigTest, RunMainTimeoutsOutOfRange) {
+  AsyncRuntimeConfig cfg;
+  cfg.cleanup_timeout = -1ns;
+  expect_error(cfg, "cleanup_timeout", "-1ns", "0 to 1h");
+  cfg.cleanup_timeout = 0ns;
+  cfg.shutdown_timeout = -1ns;
+  expect_error(cfg, "shutdown_timeout", "-1ns", "0 to 1h");
+  cfg.shutdown_timeout = 2h;
+  expect_error(cfg, "shutdown_timeout", "7200000000000ns", "0 to 1h");
+}
+
 TEST(ConfigTest, EdgeValuesAccepted) {
   AsyncRuntimeConfig cfg;
   cfg.worker_threads = 1;

@@ -280,6 +280,56 @@ TEST(RunMainTest, WaitsForCleanupTasksThenCancelsSlowOnes) {
   EXPECT_TRUE(slow_cancelled.load());
 }
 
+TEST(RunMainTest, WaitsWithinShutdownTimeoutForFibersCancellationDoesNotReach) {
+  // A fiber bound to an unrelated token is not cancelled, but it ends by itself well within
+  // shutdown_timeout: run_main waits for it and returns normally.
+  char* argv[] = {nullptr};
+  spindle::CancellationToken other;
+  std::atomic<bool> finished{false};
+  const int code =
+      spindle::run_main(0, argv,
+                        [&] {
+                          spindle::spawn(
+                              [&] {
+                                spindle::this_fiber::sleep_for(20ms);
+                                finished = true;
+                              },
+                              spindle::SpawnOptions{.token = other})
+                              .detach();
+                          return 4;
+                        },
+                        {.worker_threads = 2, .cleanup_timeout = 0ms, .shutdown_timeout = 1h});
+  EXPECT_EQ(code, 4);
+  EXPECT_TRUE(finished.load());
+  EXPECT_FALSE(other.is_cancelled());
+}
+
+int run_main_with_unreachable_fibers() {
+  // One fiber sleeps for an hour bound to a token nobody cancels; another never blocks. Neither
+  // can be stopped: run_main must end the process after shutdown_timeout anyway.
+  static spindle::CancellationToken other;
+  static std::atomic<bool> spin_forever{true};
+  char* argv[] = {nullptr};
+  return spindle::run_main(0, argv,
+                           [] {
+                             spindle::spawn([] { spindle::this_fiber::sleep_for(1h); },
+                                            spindle::SpawnOptions{.token = other})
+                                 .detach();
+                             spindle::spawn([] {
+                               while (spin_forever.load()) {
+                               }
+                             }).detach();
+                             return 7;
+                           },
+                           {.worker_threads = 2, .cleanup_timeout = 0ms, .shutdown_timeout = 50ms});
+}
+
+TEST(RunMainDeathTest, FibersStillAliveAfterShutdownTimeoutEndTheProcessWithTheCode) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(run_main_with_unreachable_fibers(), testing::ExitedWithCode(7),
+              "2 fiber\\(s\\) still alive 50 ms after they were cancelled");
+}
+
 TEST(RunMainTest, AnEscapingExceptionGivesExitCodeOne) {
   char* argv[] = {nullptr};
   testing::internal::CaptureStderr();
@@ -295,6 +345,9 @@ TEST(RunMainTest, BadConfigThrowsBeforeRunning) {
   bool ran = false;
   EXPECT_THROW(
       spindle::run_main(0, argv, [&] { ran = true; }, {.cleanup_timeout = std::chrono::hours(2)}),
+      std::invalid_argument);
+  EXPECT_THROW(
+      spindle::run_main(0, argv, [&] { ran = true; }, {.shutdown_timeout = std::chrono::hours(2)}),
       std::invalid_argument);
   EXPECT_FALSE(ran);
 }

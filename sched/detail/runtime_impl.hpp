@@ -259,7 +259,12 @@ class RuntimeImpl {
   static constexpr int kRunning = 0, kShuttingDown = 1, kStopped = 2;
   std::atomic<int> state{kRunning};
   std::mutex lifecycle_mu;
+  std::condition_variable stopped_cv;  // notified when state becomes kStopped (lifecycle_mu)
   std::atomic<bool> exit{false};
+  // stop_within begins shutdown (as shutdown() does, without joining the workers) and waits up to
+  // `timeout` for every task to end; returns whether they all did. shutdown() must still follow
+  // to join the workers. Throws std::logic_error from one of this runtime's fibers.
+  bool stop_within(std::chrono::nanoseconds timeout);
 
   // Idle workers: a stack of parked worker indexes.
   std::mutex idle_mu;

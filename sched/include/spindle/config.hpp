@@ -49,6 +49,10 @@ struct AsyncRuntimeConfig {
   // cleanup_timeout bounds how long run_main waits, after the main function returns, for cleanup
   // tasks (SpawnOptions::cleanup) before it cancels every remaining fiber and shuts down. 0..1h.
   std::chrono::nanoseconds cleanup_timeout = std::chrono::seconds(5);
+  // shutdown_timeout bounds how long run_main then waits for every remaining fiber to end after
+  // cancelling them; fibers still alive after it are abandoned and the process ends (see
+  // run_main). 0..1h. AsyncRuntime::shutdown and ~AsyncRuntime do not use it (they wait for all).
+  std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
   // reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
   // same tests.
   ReactorBackend reactor = ReactorBackend::Auto;

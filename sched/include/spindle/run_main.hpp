@@ -22,9 +22,14 @@ int run_main_impl(const AsyncRuntimeConfig& cfg, std::function<int()> body);
 //   1. waits up to cfg.cleanup_timeout for cleanup tasks (spawned with SpawnOptions::cleanup) to
 //      finish,
 //   2. cancels the main token and the cleanup token: every fiber still running or blocked gets
-//      Cancelled at its next blocking point (fibers that never block, or were spawned from plain
-//      threads through AsyncRuntime::spawn, are not reached: shutdown then waits for them),
-//   3. shuts the runtime down (waits for every fiber to end) and returns the code.
+//      Cancelled at its next blocking point (fibers that never block, are bound to another token,
+//      or were spawned from plain threads through AsyncRuntime::spawn, are not reached),
+//   3. waits up to cfg.shutdown_timeout for every fiber to end, then shuts the runtime down and
+//      returns the code. If fibers are still alive after shutdown_timeout, it prints how many to
+//      stderr, flushes stdio and ends the process with std::_Exit(code), as a Go program ends when
+//      main returns: it does not return, and neither those fibers nor static destructors run on.
+//      So the whole exit is bounded by cleanup_timeout + shutdown_timeout (plus the main
+//      function's own time).
 // An exception escaping `fn` is printed to stderr and gives exit code 1 (Cancelled too). Blocks the
 // calling thread throughout. Throws std::invalid_argument for a bad `cfg` (before running
 // anything).
