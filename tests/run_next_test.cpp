@@ -120,10 +120,14 @@ TEST(RunNextTest, PingPongPairDoesNotStarveItsLevel) {
   EXPECT_GT(rounds, 0);
 }
 
-void stuck_waker_case(const AsyncRuntimeConfig& cfg) {
+void stuck_waker_case(const AsyncRuntimeConfig& cfg, bool let_workers_sleep_first = false) {
   // A fiber wakes B and then keeps its worker busy without ever switching until B has run. B sits
   // in that worker's slot; another worker must take it from there.
   AsyncRuntime rt{cfg};
+  if (let_workers_sleep_first) {
+    // Each idle worker parks once: then the wake comes while the others sleep.
+    ASSERT_TRUE(spindle::test::wait_until([&] { return rt.stats().parks >= cfg.worker_threads; }));
+  }
   spindle::Event ev;
   std::atomic<bool> b_ran{false};
   std::atomic<bool> give_up{false};
@@ -154,27 +158,7 @@ TEST(RunNextTest, FiberWokenByABusyWakerIsTakenByAnotherWorkerWithFourWorkers) {
 }
 
 TEST(RunNextTest, FiberWokenByABusyWakerIsTakenWhenTheOtherWorkerWasAsleep) {
-  // Let both workers go to sleep first (each parks once when idle), then wake B from a busy fiber.
-  AsyncRuntime rt{workers(2)};
-  ASSERT_TRUE(spindle::test::wait_until([&] { return rt.stats().parks >= 2; }));
-  spindle::Event ev;
-  std::atomic<bool> b_ran{false};
-  std::atomic<bool> give_up{false};
-  auto b = rt.spawn([&] {
-    ev.wait();
-    b_ran = true;
-  });
-  ASSERT_TRUE(spindle::test::wait_until([&] { return b.state() == TaskState::Waiting; }));
-  auto a = rt.spawn([&] {
-    ev.set();
-    while (!b_ran.load() && !give_up.load()) {
-    }
-  });
-  const bool ran = spindle::test::wait_until([&] { return b_ran.load(); });
-  give_up = true;
-  a.join();
-  b.join();
-  EXPECT_TRUE(ran);
+  stuck_waker_case(workers(2), true);
 }
 
 TEST(RunNextTest, ChannelPingPongOnTwoWorkersKeepsEveryValue) {
