@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -212,6 +213,114 @@ TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
   EXPECT_EQ(ended.load(), 3);
 }
 
+// throws_timed_out says whether `f` throws std::system_error with std::errc::timed_out.
+template <class F>
+bool throws_timed_out(F&& f) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    return e.code() == std::make_error_code(std::errc::timed_out);
+  }
+  return false;
+}
+
+TEST(TaskResultBundleTest, WaitAllForTimesOutAndLeavesTheBundleIntact) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  auto results = rt.block_on([] {
+    spindle::Event go;
+    spindle::TaskResultBundle<int> bundle;
+    for (int i = 0; i < 3; ++i) {
+      bundle.spawn([&go, i] {
+        go.wait();
+        return i + 10;
+      });
+    }
+    EXPECT_TRUE(throws_timed_out([&] { (void)bundle.wait_all_for(0ms); }));  // only checks
+    EXPECT_TRUE(throws_timed_out([&] { (void)bundle.wait_all_for(5ms); }));
+    EXPECT_TRUE(throws_timed_out(
+        [&] { (void)bundle.wait_all_until(std::chrono::steady_clock::now() + 5ms); }));
+    EXPECT_FALSE(bundle.token().is_cancelled());  // a timeout cancels nothing
+    go.set();
+    auto out = bundle.wait_all_for(20s);
+    EXPECT_THROW((void)bundle.wait_all_for(20s), std::logic_error);  // spent
+    return out;
+  });
+  EXPECT_EQ(results, (std::vector<int>{10, 11, 12}));
+}
+
+TEST(TaskResultBundleTest, WaitAllUntilTakesAnyClockAndRethrowsTheFirstFailure) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<int> ended{0};
+  rt.block_on([&] {
+    spindle::TaskResultBundle<void> ok;
+    for (int i = 0; i < 4; ++i) ok.spawn([&] { ++ended; });
+    ok.wait_all_until(std::chrono::system_clock::now() + 20s);
+    EXPECT_EQ(ended.load(), 4);
+
+    spindle::TaskResultBundle<int> failing;
+    std::atomic<int> cancelled{0}, started{0};
+    for (int i = 0; i < 3; ++i) {
+      failing.spawn([&] {
+        ++started;
+        try {
+          spindle::this_fiber::sleep_for(1h);
+        } catch (const spindle::Cancelled&) {
+          ++cancelled;
+          throw;
+        }
+        return 0;
+      });
+    }
+    failing.spawn([&]() -> int {
+      while (started.load() < 3) spindle::this_fiber::yield();
+      throw std::runtime_error("first failure");
+    });
+    EXPECT_THROW((void)failing.wait_all_for(20s), std::runtime_error);
+    EXPECT_EQ(cancelled.load(), 3);  // every sleeper was cancelled and ended before the rethrow
+    EXPECT_TRUE(failing.token().is_cancelled());
+  });
+}
+
+TEST(TaskResultBundleTest, WaitAllForFromAThread) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<bool> go{false};
+  spindle::TaskResultBundle<int> bundle(rt);
+  bundle.spawn([&] {
+    while (!go.load()) spindle::this_fiber::sleep_for(1ms);
+    return 5;
+  });
+  EXPECT_TRUE(throws_timed_out([&] { (void)bundle.wait_all_for(5ms); }));
+  go = true;
+  EXPECT_EQ(bundle.wait_all_for(20s), std::vector<int>{5});
+}
+
+TEST(TaskResultBundleTest, CancellingTheOwnerInWaitAllForCancelsTheBundle) {
+  spindle::AsyncRuntime rt({.worker_threads = 2});
+  std::atomic<bool> waiting{false};
+  std::atomic<int> ended{0}, started{0};
+  auto owner = rt.spawn([&] {
+    spindle::TaskResultBundle<void> bundle;
+    for (int i = 0; i < 3; ++i) {
+      bundle.spawn([&] {
+        ++started;
+        try {
+          spindle::this_fiber::sleep_for(1h);
+        } catch (const spindle::Cancelled&) {
+          ++ended;
+          throw;
+        }
+      });
+    }
+    while (started.load() < 3) spindle::this_fiber::yield();
+    waiting = true;
+    bundle.wait_all_for(1h);
+  });
+  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  owner.cancel();
+  EXPECT_THROW(owner.join(), spindle::Cancelled);
+  EXPECT_EQ(ended.load(), 3);
+}
+
 TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
   static std::atomic<bool> leftover_cancelled{false}, grandchild_running{false};
   char arg0[] = "prog";
@@ -309,6 +418,9 @@ int run_main_with_unreachable_fibers() {
   // can be stopped: run_main must end the process after shutdown_timeout anyway.
   static spindle::CancellationToken other;
   static std::atomic<bool> spin_forever{true};
+  // The spinner inherits main's token: main waits until it runs, or cancellation would reach it
+  // before its first instruction and only one fiber would be left.
+  static std::atomic<bool> spinning{false};
   char* argv[] = {nullptr};
   return spindle::run_main(0, argv,
                            [] {
@@ -316,9 +428,13 @@ int run_main_with_unreachable_fibers() {
                                             spindle::SpawnOptions{.token = other})
                                  .detach();
                              spindle::spawn([] {
+                               spinning.store(true);
                                while (spin_forever.load()) {
                                }
                              }).detach();
+                             while (!spinning.load()) {
+                               spindle::this_fiber::yield();
+                             }
                              return 7;
                            },
                            {.worker_threads = 2, .cleanup_timeout = 0ms, .shutdown_timeout = 50ms});

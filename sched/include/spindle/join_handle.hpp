@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -17,6 +18,8 @@ namespace spindle {
 
 template <class T>
 class JoinHandle;
+template <class T>
+class TaskResultBundle;
 
 namespace detail {
 template <class R>
@@ -135,8 +138,16 @@ class JoinHandle {
  private:
   template <class R>
   friend JoinHandle<R> detail::make_join_handle(detail::ResultSource<R>* task) noexcept;
+  template <class R>
+  friend class TaskResultBundle;
 
   explicit JoinHandle(detail::TaskBase* task) noexcept : task_(task) {}
+
+  // wait_deadline waits until the task finished or the monotonic deadline passed; returns whether
+  // it finished. A cancellation point only when `cancellable`. For TaskResultBundle.
+  bool wait_deadline(std::uint64_t deadline_ns, bool cancellable) {
+    return detail::task_wait_until(task_, cancellable, deadline_ns);
+  }
 
   void check(const char* what) const {
     if (task_ == nullptr) {

@@ -3,8 +3,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -83,34 +88,27 @@ class TaskResultBundle {
   // wait_all waits until every task has ended and returns their results in spawn order (void for
   // T = void), or rethrows the first failure once all have ended. A cancellation point: if the
   // calling fiber is cancelled, its tasks are cancelled (the bundle's token is a child of the
-  // fiber's), wait_all still waits for them all to end, then throws Cancelled. Call once; throws
-  // std::logic_error on a second call.
-  auto wait_all() {
-    if (waited_) throw std::logic_error("spindle::TaskResultBundle::wait_all: called twice");
-    waited_ = true;
-    bool caller_cancelled = false;
-    for (auto& h : handles_) {
-      if (!caller_cancelled) {
-        try {
-          h.wait(true);
-          continue;
-        } catch (const Cancelled&) {
-          caller_cancelled = true;  // we were cancelled: the tasks are being cancelled too
-          token_.cancel();
-        }
-      }
-      h.wait(false);
-    }
-    if (caller_cancelled) throw Cancelled{};
-    if (state_->failed.load(std::memory_order_acquire)) std::rethrow_exception(state_->first);
-    if constexpr (std::is_void_v<T>) {
-      for (auto& h : handles_) h.join();
-    } else {
-      std::vector<T> out;
-      out.reserve(handles_.size());
-      for (auto& h : handles_) out.push_back(h.join());
-      return out;
-    }
+  // fiber's), wait_all still waits for them all to end, then throws Cancelled. Blocks the calling
+  // fiber (parks it), or the calling thread outside a fiber. Once it has returned or thrown, the
+  // bundle is spent: a second wait_all (or timed form) throws std::logic_error.
+  auto wait_all() { return wait_all_deadline(detail::kNoDeadline, "wait_all"); }
+
+  // wait_all_for is wait_all giving up after `timeout`: if some task has not ended by then, it
+  // throws std::system_error(std::errc::timed_out) and the bundle stays as it was (its tasks keep
+  // running and are not cancelled by the timeout; wait again, cancel(), or let the destructor
+  // cancel and wait). A zero or negative timeout only checks: it never blocks and never throws
+  // Cancelled. If the calling fiber is cancelled while waiting, the tasks are cancelled and it
+  // waits for them until the same deadline, then throws Cancelled (tasks still running then are
+  // waited for by the destructor). Throws std::logic_error once the bundle is spent.
+  template <class Rep, class Period>
+  auto wait_all_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return wait_all_deadline(detail::deadline_after(timeout), "wait_all_for");
+  }
+  // wait_all_until is wait_all_for with a deadline on any clock (a non-steady clock is converted
+  // once, at the call).
+  template <class Clock, class Duration>
+  auto wait_all_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return wait_all_deadline(detail::deadline_at(deadline), "wait_all_until");
   }
 
   // cancel cancels every task of the bundle (wait_all then rethrows Cancelled, unless all had
@@ -126,6 +124,44 @@ class TaskResultBundle {
     std::atomic<bool> failed{false};
     std::exception_ptr first;  // written once by the winner of `failed`, read after all ended
   };
+  // wait_all_deadline is wait_all with a monotonic deadline (kNoDeadline: none); `what` names the
+  // public call in errors.
+  auto wait_all_deadline(std::uint64_t deadline, const char* what) {
+    if (waited_) {
+      throw std::logic_error(std::string("spindle::TaskResultBundle::") + what +
+                             ": the bundle was already waited for");
+    }
+    bool caller_cancelled = false;
+    for (auto& h : handles_) {
+      if (!caller_cancelled) {
+        bool ended = false;
+        try {
+          ended = h.wait_deadline(deadline, true);
+        } catch (const Cancelled&) {
+          caller_cancelled = true;  // we were cancelled: the tasks are cancelled too
+          token_.cancel();
+        }
+        if (ended) continue;
+        if (!caller_cancelled) {
+          throw std::system_error(std::make_error_code(std::errc::timed_out),
+                                  std::string("spindle::TaskResultBundle::") + what);
+        }
+      }
+      // Not waited_: the destructor waits for what is still running.
+      if (!h.wait_deadline(deadline, false)) throw Cancelled{};
+    }
+    waited_ = true;
+    if (caller_cancelled) throw Cancelled{};
+    if (state_->failed.load(std::memory_order_acquire)) std::rethrow_exception(state_->first);
+    if constexpr (std::is_void_v<T>) {
+      for (auto& h : handles_) h.join();
+    } else {
+      std::vector<T> out;
+      out.reserve(handles_.size());
+      for (auto& h : handles_) out.push_back(h.join());
+      return out;
+    }
+  }
   static CancellationToken make_token() {
     return this_fiber::in_fiber() ? this_fiber::cancellation_token().child() : CancellationToken();
   }
