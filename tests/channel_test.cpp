@@ -67,6 +67,7 @@ TEST(ChannelTest, ErrorNamesAndException) {
   EXPECT_STREQ(spindle::to_string(ChannelError::Empty), "Empty");
   EXPECT_STREQ(spindle::to_string(ChannelError::Timeout), "Timeout");
   EXPECT_STREQ(spindle::to_string(ChannelError::Cancelled), "Cancelled");
+  EXPECT_STREQ(spindle::to_string(ChannelError::Disconnected), "Disconnected");
   ChannelResult<int> bad(ChannelError::Timeout);
   EXPECT_FALSE(bad);
   EXPECT_FALSE(bad.has_value());

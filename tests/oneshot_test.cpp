@@ -86,11 +86,20 @@ TEST(OneshotTest, EmptyHandlesThrow) {
   EXPECT_EQ(*r2.recv(), 3);
 }
 
-TEST(OneshotTest, SenderDroppedGivesClosed) {
+TEST(OneshotTest, SenderDroppedGivesDisconnected) {
   auto [tx, rx] = spindle::oneshot<int>();
   { auto gone = std::move(tx); }
-  EXPECT_EQ(rx.try_recv().error(), ChannelError::Closed);
-  EXPECT_EQ(rx.recv().error(), ChannelError::Closed);
+  EXPECT_EQ(rx.try_recv().error(), ChannelError::Disconnected);
+  EXPECT_EQ(rx.recv().error(), ChannelError::Disconnected);
+  EXPECT_EQ(rx.recv_for(1h).error(), ChannelError::Disconnected);  // at once, not after the hour
+  EXPECT_STREQ(spindle::to_string(rx.recv().error()), "Disconnected");
+  try {
+    (void)rx.recv().value();
+    ADD_FAILURE() << "value() did not throw";
+  } catch (const spindle::ChannelException& e) {
+    EXPECT_EQ(e.error(), ChannelError::Disconnected);
+    EXPECT_STREQ(e.what(), "spindle: channel operation failed: Disconnected");
+  }
 }
 
 TEST(OneshotTest, SentValueSurvivesSenderDrop) {
@@ -106,7 +115,7 @@ TEST(OneshotTest, ReceiverDroppedReturnsValueToSender) {
   EXPECT_TRUE(tx.is_closed());
   auto p = std::make_unique<int>(8);
   auto r = tx.send(std::move(p));
-  EXPECT_EQ(r.error(), ChannelError::Closed);
+  EXPECT_EQ(r.error(), ChannelError::Disconnected);
   ASSERT_NE(p, nullptr);  // not consumed
   EXPECT_EQ(*p, 8);
 }
@@ -160,7 +169,7 @@ TEST_P(OneshotRt, FiberReceiverWokenBySenderDrop) {
   wait_parked(h);
   auto drop = rt.spawn([s = std::move(tx)]() mutable { auto gone = std::move(s); });
   drop.join();
-  EXPECT_EQ(h.join(), static_cast<int>(ChannelError::Closed));
+  EXPECT_EQ(h.join(), static_cast<int>(ChannelError::Disconnected));
 }
 
 TEST_P(OneshotRt, TimedRecvInFiber) {
@@ -204,7 +213,7 @@ TEST_P(OneshotRt, ManyRepliesAcrossWorkers) {
         if (i % 3 == 0) {
           // Drop the sender without sending on another fiber.
           auto f = spindle::spawn([s = std::move(tx)]() mutable { auto gone = std::move(s); });
-          EXPECT_EQ(rx.recv().error(), ChannelError::Closed);
+          EXPECT_EQ(rx.recv().error(), ChannelError::Disconnected);
           f.join();
         } else if (i % 3 == 1) {
           auto f = spindle::spawn([s = std::move(tx), i]() mutable { return s.send(int{i}); });
@@ -215,7 +224,7 @@ TEST_P(OneshotRt, ManyRepliesAcrossWorkers) {
           auto f = spindle::spawn([r = std::move(rx)]() mutable { auto gone = std::move(r); });
           auto res = tx.send(w);
           f.join();
-          EXPECT_TRUE(res || res.error() == ChannelError::Closed);
+          EXPECT_TRUE(res || res.error() == ChannelError::Disconnected);
         }
       }
       return sum;

@@ -12,14 +12,16 @@
 namespace spindle {
 
 // ChannelError is why a channel operation did not complete:
-//   Closed    the channel is closed (a send, or a receive once the buffer is drained), a Oneshot's
-//             other end was dropped, or a Oneshot value was already received;
+//   Closed    the channel is closed (a send, or a receive once the buffer is drained), or a
+//             Oneshot's value was already received;
 //   Full      try_send found no receiver waiting and no room in the buffer;
 //   Empty     try_recv found no value and no sender waiting;
 //   Timeout   the deadline of a *_for / *_until call passed first;
 //   Cancelled the calling fiber's task was cancelled while the operation was blocked (only a call
-//             that would block is a cancellation point; the error is returned, not thrown).
-enum class ChannelError : std::uint8_t { Closed, Full, Empty, Timeout, Cancelled };
+//             that would block is a cancellation point; the error is returned, not thrown);
+//   Disconnected  a Oneshot's other end was dropped first: the sender without sending (what its
+//             receiver gets), or the receiver before the send (what send returns).
+enum class ChannelError : std::uint8_t { Closed, Full, Empty, Timeout, Cancelled, Disconnected };
 
 // to_string returns the name of a ChannelError ("Closed", ...).
 const char* to_string(ChannelError e) noexcept;

@@ -79,12 +79,12 @@ class OneshotSender {
   }
   OneshotSender(const OneshotSender&) = delete;
   OneshotSender& operator=(const OneshotSender&) = delete;
-  // ~OneshotSender drops the sender. If nothing was sent, the receiver gets ChannelError::Closed
-  // ("sender dropped"), waking it if it is blocked. Never blocks.
+  // ~OneshotSender drops the sender. If nothing was sent, the receiver gets
+  // ChannelError::Disconnected, waking it if it is blocked. Never blocks.
   ~OneshotSender() { reset(); }
 
   // send delivers `v` to the receiver (waking it if it is blocked) and returns success, or returns
-  // Closed if the receiver was dropped; then `v` is left untouched (it is moved from only on
+  // Disconnected if the receiver was dropped; then `v` is left untouched (it is moved from only on
   // success). Never blocks. Throws std::logic_error if the sender is empty or send was already
   // called (once, whatever it returned).
   ChannelResult<void> send(T&& v) { return send_impl(v); }
@@ -93,7 +93,7 @@ class OneshotSender {
     T c(v);
     return send_impl(c);
   }
-  // is_closed says whether the receiver was dropped (a send would return Closed). Throws
+  // is_closed says whether the receiver was dropped (a send would return Disconnected). Throws
   // std::logic_error if the sender is empty.
   bool is_closed() const {
     if (s_ == nullptr) detail::throw_oneshot_misuse("spindle::OneshotSender: empty sender");
@@ -119,7 +119,7 @@ class OneshotSender {
     s_->sent = true;
     if (s_->receiver_gone) {
       s_->lock.unlock();
-      return ChannelError::Closed;
+      return ChannelError::Disconnected;
     }
     s_->value.emplace(std::move(v));
     detail::WaitNode* n = s_->waiters.pop_front();
@@ -162,13 +162,13 @@ class OneshotReceiver {
   }
   OneshotReceiver(const OneshotReceiver&) = delete;
   OneshotReceiver& operator=(const OneshotReceiver&) = delete;
-  // ~OneshotReceiver drops the receiver: a later send returns Closed; a value already sent and not
-  // received is destroyed with the shared state. Never blocks.
+  // ~OneshotReceiver drops the receiver: a later send returns Disconnected; a value already sent
+  // and not received is destroyed with the shared state. Never blocks.
   ~OneshotReceiver() { reset(); }
 
-  // recv waits for the value and returns it. Returns Closed if the sender was dropped without
-  // sending ("sender dropped") or the value was already received, and Cancelled if the fiber's task
-  // is cancelled while blocked (a value that arrives anyway stays receivable). Throws
+  // recv waits for the value and returns it. Returns Disconnected if the sender was dropped without
+  // sending, Closed if the value was already received, and Cancelled if the fiber's task is
+  // cancelled while blocked (a value that arrives anyway stays receivable). Throws
   // std::logic_error if the receiver is empty.
   [[nodiscard]] ChannelResult<T> recv() { return recv_impl(detail::kNoDeadline, true); }
   // try_recv is recv without blocking: Empty while nothing was sent and the sender lives.
@@ -198,7 +198,9 @@ class OneshotReceiver {
       s_->taken = true;
       return r;
     }
-    if (s_->taken || s_->sender_gone || s_->sent) return ChannelError::Closed;
+    if (s_->taken) return ChannelError::Closed;
+    // Sent but neither here nor taken cannot happen while the receiver lives.
+    if (s_->sender_gone) return ChannelError::Disconnected;
     return ChannelError::Empty;
   }
 
