@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "detail/random.hpp"
+#include "detail/runtime_impl.hpp"
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
 #include "spindle/oneshot.hpp"
@@ -24,6 +26,8 @@ const char* to_string(ChannelError e) noexcept {
       return "Timeout";
     case ChannelError::Cancelled:
       return "Cancelled";
+    case ChannelError::Disconnected:
+      return "Disconnected";
   }
   return "?";
 }
@@ -54,9 +58,23 @@ void throw_oneshot_misuse(const char* what) {
   throw std::logic_error(what);
 }
 
-// Out of line on purpose: the thread_local must be looked up afresh on every call, because a
-// fiber calling select may resume on another thread (docs/architecture.md).
+// Out of line on purpose: the current worker and the thread_local must be looked up afresh on
+// every call, because a fiber calling select may resume on another thread
+// (docs/architecture.md). A fiber draws from its own generator, seeded on its first select from
+// the runtime's schedule_seed and its task id, so that the same seed and the same spawn order make
+// the same choices whichever worker runs the fiber; an OS thread uses a per-thread xorshift.
 std::uint32_t select_random() noexcept {
+  Worker* w = current_worker();
+  TaskCore* t = w != nullptr ? w->current : nullptr;
+  if (t != nullptr) {
+    if (!t->select_rng_seeded) {
+      const std::uint64_t seed = w->rt->cfg.schedule_seed;
+      t->select_rng =
+          (seed != 0 ? seed : kDefaultScheduleSeed) ^ (t->dbg.id * 0xD1B54A32D192ED03ull);
+      t->select_rng_seeded = true;
+    }
+    return static_cast<std::uint32_t>(splitmix(t->select_rng) >> 32);
+  }
   static std::atomic<std::uint32_t> seeds{0x9e3779b9u};
   thread_local std::uint32_t state = 0;
   std::uint32_t x = state;

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "detail/fls_table.hpp"
+#include "detail/random.hpp"
 #include "detail/runtime_impl.hpp"
 #include "spindle/fiber/overflow.hpp"
 #include "spindle/sys.h"
@@ -31,12 +32,6 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-std::uint64_t splitmix(std::uint64_t& s) noexcept {
-  std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 }  // namespace
 
 EhState* thread_eh_state() noexcept {
@@ -54,7 +49,7 @@ Worker::Worker(RuntimeImpl* runtime, std::uint32_t idx, std::uint32_t cap)
       index(idx),
       queues{LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap), LocalQueue<TaskCore*>(cap),
              LocalQueue<TaskCore*>(cap)},
-      rng_((runtime->cfg.schedule_seed != 0 ? runtime->cfg.schedule_seed : 0x5EED0000ull) +
+      rng_((runtime->cfg.schedule_seed != 0 ? runtime->cfg.schedule_seed : kDefaultScheduleSeed) +
            idx * 7919ull) {
   scratch_.resize(cap / 2 + 1);
 }

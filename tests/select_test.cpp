@@ -128,6 +128,49 @@ TEST(SelectTest, ClosedChannelCasesFireWithClosed) {
   EXPECT_EQ(v, 3);
 }
 
+// select_choices runs `rounds` selects over three always-ready channels in the root fiber of a
+// runtime made from `cfg` and returns which case fired each time. With `yield_between`, the fiber
+// yields after every select (in migrate_every_switch mode it then moves to another worker).
+std::vector<std::size_t> select_choices(spindle::AsyncRuntimeConfig cfg, int rounds,
+                                        bool yield_between) {
+  spindle::AsyncRuntime rt(cfg);
+  return rt.block_on([rounds, yield_between] {
+    Channel<int> a(1), b(1), c(1);
+    std::vector<std::size_t> out;
+    for (int i = 0; i < rounds; ++i) {
+      for (Channel<int>* ch : {&a, &b, &c}) {
+        if (ch->size() == 0) {
+          EXPECT_TRUE(ch->try_send(0));
+        }
+      }
+      auto r = spindle::select(recv_case(a), recv_case(b), recv_case(c));
+      out.push_back(r.index());
+      if (yield_between) spindle::this_fiber::yield();
+    }
+    return out;
+  });
+}
+
+TEST(SelectTest, ChoicesInAFiberAreReproducibleWithScheduleSeed) {
+  const int rounds = 3000;
+  const auto first = select_choices({.worker_threads = 1, .schedule_seed = 42}, rounds, false);
+  // The same seed gives the same choices, on another worker count and with the fiber moved to
+  // another worker between every two selects.
+  EXPECT_EQ(select_choices({.worker_threads = 1, .schedule_seed = 42}, rounds, false), first);
+  EXPECT_EQ(select_choices({.worker_threads = 3, .migrate_every_switch = true, .schedule_seed = 42},
+                           rounds, true),
+            first);
+  // Another seed gives other choices (equal by chance with probability 3^-3000).
+  EXPECT_NE(select_choices({.worker_threads = 1, .schedule_seed = 43}, rounds, false), first);
+  // Still uniform: each case about 1000 times; 600 is more than 15 standard deviations away.
+  std::size_t hits[3] = {0, 0, 0};
+  for (std::size_t i : first) {
+    ASSERT_LT(i, 3u);
+    ++hits[i];
+  }
+  for (std::size_t h : hits) EXPECT_GT(h, 600u);
+}
+
 TEST(SelectTest, FairAmongReadyCases) {
   Channel<int> a(4), b(4), c(4);
   int hits[3] = {0, 0, 0};

@@ -51,7 +51,9 @@ struct alignas(16) TaskCore {
   // masked: cancellation is not delivered (set only by the fiber itself, while FiberLocal
   // destructors run: they may block, and must not get Cancelled thrown into a noexcept path).
   bool cancel_masked = false;
-  std::uint32_t last_worker = 0;  // index of the worker it last ran on (migrate_every_switch)
+  bool select_rng_seeded = false;  // select_rng was seeded (on the fiber's first select)
+  std::uint32_t last_worker = 0;   // index of the worker it last ran on (migrate_every_switch)
+  std::uint64_t select_rng = 0;    // select's case-order generator: reproducible per task
 };
 
 // kCoreSize is the offset of the TaskBase behind its TaskCore.

@@ -26,7 +26,8 @@ class SelectResult;
 namespace detail {
 template <class... Cases>
 struct Selector;
-// select_random returns a pseudo-random number (per-thread xorshift; for select's fairness only).
+// select_random returns a pseudo-random number for select's case order: from the calling fiber's
+// own generator (seeded from schedule_seed and its task id), or a per-thread one outside fibers.
 std::uint32_t select_random() noexcept;
 // throw_select_not_fired throws std::logic_error: get<asked>() on a result where `fired` fired.
 [[noreturn]] void throw_select_not_fired(std::size_t asked, std::size_t fired);
@@ -462,7 +463,9 @@ class SelectResult {
 //   timeout(d) / timeout_at(tp)   fires when the deadline passes first (at most one);
 //   default_case()       fires at once when no channel case is ready: select never blocks (at
 //                        most one; not together with a timeout).
-// When several channel cases are ready, one is chosen uniformly at random. Otherwise the caller
+// When several channel cases are ready, one is chosen uniformly at random; in a fiber the choices
+// are reproducible: the same AsyncRuntimeConfig::schedule_seed and the same task (id) give the same
+// sequence of choices on every run (outside fibers they are not). Otherwise the caller
 // blocks (fiber parked, or OS thread on a futex) until exactly one case completes; the others have
 // no effect. A blocked select is a cancellation point: when the fiber's task is cancelled it
 // returns with cancelled() true (nothing thrown, no case performed). A channel may appear in
