@@ -186,7 +186,10 @@ TEST(TaskResultBundleTest, DestroyedEarlyCancelsAndJoins) {
   EXPECT_EQ(ended.load(), 4);
 }
 
-TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
+// cancel_owner_while_it_waits spawns an owner fiber whose bundle holds three hour-long sleepers,
+// cancels the owner while it waits for them (with wait_all_for(1h) when `timed`, else wait_all),
+// and checks that the owner gets Cancelled after every sleeper was cancelled and ended.
+void cancel_owner_while_it_waits(bool timed) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
   std::atomic<bool> waiting{false};
   std::atomic<int> ended{0}, started{0};
@@ -205,12 +208,24 @@ TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
     }
     while (started.load() < 3) spindle::this_fiber::yield();
     waiting = true;
-    bundle.wait_all();
+    if (timed) {
+      bundle.wait_all_for(1h);
+    } else {
+      bundle.wait_all();
+    }
   });
   ASSERT_TRUE(eventually([&] { return waiting.load(); }));
   owner.cancel();
   EXPECT_THROW(owner.join(), spindle::Cancelled);
   EXPECT_EQ(ended.load(), 3);
+}
+
+TEST(TaskResultBundleTest, CancellingTheOwnerCancelsTheBundle) {
+  cancel_owner_while_it_waits(false);
+}
+
+TEST(TaskResultBundleTest, CancellingTheOwnerInWaitAllForCancelsTheBundle) {
+  cancel_owner_while_it_waits(true);
 }
 
 // throws_timed_out says whether `f` throws std::system_error with std::errc::timed_out.
@@ -292,33 +307,6 @@ TEST(TaskResultBundleTest, WaitAllForFromAThread) {
   EXPECT_TRUE(throws_timed_out([&] { (void)bundle.wait_all_for(5ms); }));
   go = true;
   EXPECT_EQ(bundle.wait_all_for(20s), std::vector<int>{5});
-}
-
-TEST(TaskResultBundleTest, CancellingTheOwnerInWaitAllForCancelsTheBundle) {
-  spindle::AsyncRuntime rt({.worker_threads = 2});
-  std::atomic<bool> waiting{false};
-  std::atomic<int> ended{0}, started{0};
-  auto owner = rt.spawn([&] {
-    spindle::TaskResultBundle<void> bundle;
-    for (int i = 0; i < 3; ++i) {
-      bundle.spawn([&] {
-        ++started;
-        try {
-          spindle::this_fiber::sleep_for(1h);
-        } catch (const spindle::Cancelled&) {
-          ++ended;
-          throw;
-        }
-      });
-    }
-    while (started.load() < 3) spindle::this_fiber::yield();
-    waiting = true;
-    bundle.wait_all_for(1h);
-  });
-  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
-  owner.cancel();
-  EXPECT_THROW(owner.join(), spindle::Cancelled);
-  EXPECT_EQ(ended.load(), 3);
 }
 
 TEST(RunMainTest, ReturnsTheExitCodeAndCancelsLeftoverFibers) {
