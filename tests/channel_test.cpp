@@ -465,9 +465,19 @@ TEST_P(ChannelRt, CloseWakesBlockedSendersWhoKeepTheirValues) {
         return p ? *p : -200;  // the value came back intact
       }));
     }
+    // A plain thread blocks in send too (it may also reach send after the close: Closed either
+    // way, and the value stays with it).
+    std::atomic<int> thread_kept{-1};
+    std::thread t([&] {
+      auto p = std::make_unique<int>(77);
+      auto r = ch.send(std::move(p));
+      thread_kept = (!r && r.error() == ChannelError::Closed && p) ? *p : -100;
+    });
     for (auto& h : hs) wait_parked(h);
     EXPECT_TRUE(ch.close());
     for (int i = 0; i < 5; ++i) EXPECT_EQ(hs[i].join(), i);
+    t.join();
+    EXPECT_EQ(thread_kept.load(), 77);
     // Buffered values are still drained, then Closed.
     for (std::size_t i = 0; i < cap; ++i) {
       auto r = ch.recv();
@@ -509,10 +519,12 @@ TEST_P(ChannelRt, ReceiversDrainBufferThenSeeClosed) {
 
 TEST_P(ChannelRt, CancelBlockedRecv) {
   spindle::AsyncRuntime rt(GetParam().cfg);
-  for (std::size_t cap : {0u, 1u}) {
+  for (int round = 0; round < 4; ++round) {
+    const std::size_t cap = round % 2;
+    const bool timed = round >= 2;  // recv_for(1h) is a cancellation point too
     Channel<int> ch(cap);
     auto h = rt.spawn([&] {
-      auto r = ch.recv();
+      auto r = timed ? ch.recv_for(1h) : ch.recv();
       return r ? -1 : static_cast<int>(r.error());
     });
     wait_parked(h);
@@ -530,14 +542,16 @@ TEST_P(ChannelRt, CancelBlockedRecv) {
 
 TEST_P(ChannelRt, CancelBlockedSendKeepsValue) {
   spindle::AsyncRuntime rt(GetParam().cfg);
-  for (std::size_t cap : {0u, 1u}) {
+  for (int round = 0; round < 4; ++round) {
+    const std::size_t cap = round % 2;
+    const bool timed = round >= 2;  // send_for(1h) is a cancellation point too
     Channel<std::unique_ptr<int>> ch(cap);
     if (cap == 1) {
       EXPECT_TRUE(ch.try_send(std::make_unique<int>(0)));
     }
     auto h = rt.spawn([&] {
       auto p = std::make_unique<int>(5);
-      auto r = ch.send(std::move(p));
+      auto r = timed ? ch.send_for(std::move(p), 1h) : ch.send(std::move(p));
       if (r || r.error() != ChannelError::Cancelled) return -1;
       return p ? *p : -2;
     });

@@ -84,21 +84,26 @@ TEST(JoinTimeoutTest, ThreadWaitForTimesOutThenJoins) {
 
 TEST(JoinTimeoutTest, CancelledWhileInTimedJoin) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
-  spindle::Event release;
-  std::atomic<bool> waiting{false};
-  auto child = rt.spawn([&] { release.wait(); });
-  auto joiner = rt.spawn([&] {
-    waiting = true;
-    return child.wait_for(1h);
-  });
-  ASSERT_TRUE(spindle::test::wait_until(
-      [&] { return waiting.load() && joiner.state() == spindle::TaskState::Waiting; }));
-  joiner.cancel();
-  EXPECT_THROW(joiner.join(), spindle::Cancelled);  // promptly, not after an hour
-  // The cancelled joiner withdrew: another join may wait now.
-  release.set();
-  EXPECT_TRUE(child.wait_for(30s));
-  child.join();
+  for (int form = 0; form < 3; ++form) {  // wait_for, wait_until, join_for
+    spindle::Event release;
+    std::atomic<bool> waiting{false};
+    auto child = rt.spawn([&] { release.wait(); });
+    auto joiner = rt.spawn([&, form] {
+      waiting = true;
+      if (form == 0) return child.wait_for(1h);
+      if (form == 1) return child.wait_until(std::chrono::steady_clock::now() + 1h);
+      child.join_for(1h);
+      return true;
+    });
+    ASSERT_TRUE(spindle::test::wait_until(
+        [&] { return waiting.load() && joiner.state() == spindle::TaskState::Waiting; }));
+    joiner.cancel();
+    EXPECT_THROW(joiner.join(), spindle::Cancelled) << form;  // promptly, not after an hour
+    // The cancelled joiner withdrew: another join may wait now.
+    release.set();
+    EXPECT_TRUE(child.wait_for(30s));
+    child.join();
+  }
 }
 
 TEST(JoinTimeoutTest, AcrossRuntimes) {

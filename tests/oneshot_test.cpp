@@ -187,19 +187,46 @@ TEST_P(OneshotRt, TimedRecvInFiber) {
 
 TEST_P(OneshotRt, CancelBlockedRecvThenValueStillArrives) {
   spindle::AsyncRuntime rt(GetParam().cfg);
-  auto [tx, rx] = spindle::oneshot<int>();
-  auto h = rt.spawn([&r = rx] {
-    auto v = r.recv();
-    return v ? -1 : static_cast<int>(v.error());
-  });
-  wait_parked(h);
-  h.cancel();
-  EXPECT_EQ(h.join(), static_cast<int>(ChannelError::Cancelled));
-  EXPECT_TRUE(tx.send(5));  // the receiver still exists
-  EXPECT_EQ(*rx.recv(), 5);
+  for (bool timed : {false, true}) {  // recv_for(1h) is a cancellation point too
+    auto [tx, rx] = spindle::oneshot<int>();
+    auto h = rt.spawn([&r = rx, timed] {
+      auto v = timed ? r.recv_for(1h) : r.recv();
+      return v ? -1 : static_cast<int>(v.error());
+    });
+    wait_parked(h);
+    h.cancel();
+    EXPECT_EQ(h.join(), static_cast<int>(ChannelError::Cancelled));
+    EXPECT_TRUE(tx.send(5));  // the receiver still exists
+    EXPECT_EQ(*rx.recv(), 5);
+  }
 }
 
-// Many oneshots used as request/reply across workers and a thread; shared state freed by whichever
+// A plain thread blocked in recv is woken by a fiber's send, and by a fiber dropping the sender.
+TEST_P(OneshotRt, ThreadReceiverWokenByFiber) {
+  spindle::AsyncRuntime rt(GetParam().cfg);
+  for (bool drop : {false, true}) {
+    auto [tx, rx] = spindle::oneshot<int>();
+    std::atomic<bool> receiving{false};
+    auto h = rt.spawn([s = std::move(tx), &receiving, drop]() mutable {
+      // Let the thread get into recv first (it gets the same result if it is late).
+      while (!receiving.load()) spindle::this_fiber::yield();
+      if (!drop) {
+        EXPECT_TRUE(s.send(21));
+      }
+    });
+    receiving = true;
+    auto v = rx.recv();
+    if (drop) {
+      EXPECT_EQ(v.error(), ChannelError::Disconnected);
+    } else {
+      ASSERT_TRUE(v);
+      EXPECT_EQ(*v, 21);
+    }
+    h.join();
+  }
+}
+
+// Many oneshots used as request/reply across workers; shared state freed by whichever
 // end goes last (ASan checks the frees).
 TEST_P(OneshotRt, ManyRepliesAcrossWorkers) {
   spindle::AsyncRuntime rt(GetParam().cfg);

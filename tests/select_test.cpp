@@ -239,6 +239,16 @@ TEST(SelectTest, ThreadBlocksUntilFiberSends) {
   EXPECT_TRUE(tx.join());
 }
 
+// A plain thread blocked in select is woken by another plain thread's send.
+TEST(SelectTest, ThreadBlocksUntilThreadSends) {
+  Channel<int> a(0), b(0);
+  std::thread tx([&] { EXPECT_TRUE(b.send(12)); });  // rendezvous: completes once select took it
+  auto r = spindle::select(recv_case(a), recv_case(b), timeout(1h));
+  ASSERT_EQ(r.index(), 1u);
+  EXPECT_EQ(*r.get<1>(), 12);
+  tx.join();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Blocking selects in fibers.
 
@@ -323,20 +333,27 @@ TEST_P(SelectRt, CloseWakesBlockedSendCase) {
 
 TEST_P(SelectRt, CancelBlockedSelect) {
   spindle::AsyncRuntime rt(GetParam().cfg);
-  Channel<int> a(0), b(1);
-  auto h = rt.spawn([&] {
-    int v = 1;
-    auto r = spindle::select(recv_case(a), send_case(a, std::move(v)), recv_case(b));
-    return r.cancelled() && r.index() == spindle::SelectResult<>::npos;
-  });
-  wait_parked(h);
-  h.cancel();
-  EXPECT_TRUE(h.join());
-  // Every node was unlinked: nothing waits on either channel, nothing was taken.
-  EXPECT_EQ(a.try_send(1).error(), ChannelError::Full);
-  EXPECT_EQ(a.try_recv().error(), ChannelError::Empty);
-  EXPECT_TRUE(b.try_send(2));
-  EXPECT_EQ(*b.try_recv(), 2);
+  for (bool timed : {false, true}) {  // a select with a timeout case is a cancellation point too
+    Channel<int> a(0), b(1);
+    auto h = rt.spawn([&, timed] {
+      int v = 1;
+      if (timed) {
+        auto r =
+            spindle::select(recv_case(a), send_case(a, std::move(v)), recv_case(b), timeout(1h));
+        return r.cancelled() && r.index() == spindle::SelectResult<>::npos;
+      }
+      auto r = spindle::select(recv_case(a), send_case(a, std::move(v)), recv_case(b));
+      return r.cancelled() && r.index() == spindle::SelectResult<>::npos;
+    });
+    wait_parked(h);
+    h.cancel();
+    EXPECT_TRUE(h.join());
+    // Every node was unlinked: nothing waits on either channel, nothing was taken.
+    EXPECT_EQ(a.try_send(1).error(), ChannelError::Full);
+    EXPECT_EQ(a.try_recv().error(), ChannelError::Empty);
+    EXPECT_TRUE(b.try_send(2));
+    EXPECT_EQ(*b.try_recv(), 2);
+  }
 }
 
 TEST_P(SelectRt, CancelWithoutChannelCases) {

@@ -199,6 +199,18 @@ TEST_P(BarrierTest, CancelWhileWaitingKeepsArrival) {
   EXPECT_EQ(last.join(), 9);
   helper.join();
   EXPECT_EQ(b.generation(), 2u);
+
+  // The timed form is a cancellation point too, and its arrival counts the same way.
+  auto timed_victim = rt.spawn([&] { return b.arrive_and_wait_for(1h); });
+  ASSERT_TRUE(parked(timed_victim));
+  auto timed_other = rt.spawn([&] { return b.arrive_and_wait_for(1h); });
+  ASSERT_TRUE(parked(timed_other));
+  timed_victim.cancel();
+  EXPECT_THROW(timed_victim.join(), Cancelled);
+  EXPECT_EQ(b.generation(), 2u);
+  b.arrive_and_wait();  // third arrival of phase 2
+  EXPECT_TRUE(timed_other.join());
+  EXPECT_EQ(b.generation(), 3u);
 }
 
 // Randomized stress: participants (fibers on 4 workers and 2 threads) run many phases, each writing

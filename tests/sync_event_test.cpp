@@ -109,6 +109,23 @@ TEST_P(EventTest, FiberSetsForThreadAndBack) {
   EXPECT_EQ(h.join(), 1);
 }
 
+// A fiber sets the event for other fibers (on one worker, across workers, migrating).
+TEST_P(EventTest, FiberSetsForFibers) {
+  AsyncRuntime rt(GetParam().cfg);
+  Event e;
+  std::vector<JoinHandle<int>> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.push_back(rt.spawn([&, i] {
+      e.wait();
+      return i;
+    }));
+  }
+  for (auto& h : waiters) ASSERT_TRUE(parked(h));
+  auto setter = rt.spawn([&] { e.set(); });
+  setter.join();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(waiters[i].join(), i);
+}
+
 TEST(EventThreads, ThreadsOnly) {
   Event e;
   std::atomic<int> woken{0};

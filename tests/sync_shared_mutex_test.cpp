@@ -302,6 +302,21 @@ TEST_P(SharedMutexTest, CancelBlockedWriterAndReader) {
   w2.cancel();
   EXPECT_THROW(w2.join(), Cancelled);
   m.unlock();
+
+  // The timed forms are cancellation points too: a timed writer blocked by a reader, and a timed
+  // reader queued behind it.
+  m.lock_shared();
+  auto timed_writer = rt.spawn([&] { return m.try_lock_for(1h); });
+  ASSERT_TRUE(parked(timed_writer));
+  auto queued_timed_reader = rt.spawn([&] { return m.try_lock_shared_for(1h); });
+  ASSERT_TRUE(parked(queued_timed_reader));
+  queued_timed_reader.cancel();
+  EXPECT_THROW(queued_timed_reader.join(), Cancelled);
+  timed_writer.cancel();
+  EXPECT_THROW(timed_writer.join(), Cancelled);
+  m.unlock_shared();
+  EXPECT_TRUE(m.try_lock());  // neither left a claim behind
+  m.unlock();
   rt.block_on([&] {
     m.lock();
     m.unlock();

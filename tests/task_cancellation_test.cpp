@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -122,8 +123,34 @@ TEST(TaskCancellationTest, DroppingAHandleNeverCancels) {
   EXPECT_TRUE(done.load());
 }
 
-TEST(TaskResultBundleTest, ReturnsEveryResultInSpawnOrder) {
-  spindle::AsyncRuntime rt({.worker_threads = 3});
+// spawn_sleepers adds `n` tasks to `bundle` that count themselves in `started`, sleep for an hour,
+// and count themselves in `ended` when that sleep throws Cancelled.
+void spawn_sleepers(spindle::TaskResultBundle<void>& bundle, int n, std::atomic<int>& started,
+                    std::atomic<int>& ended) {
+  for (int i = 0; i < n; ++i) {
+    bundle.spawn([&] {
+      ++started;
+      try {
+        spindle::this_fiber::sleep_for(1h);
+      } catch (const spindle::Cancelled&) {
+        ++ended;
+        throw;
+      }
+    });
+  }
+}
+
+// The runtime configurations the bundle tests run under: one worker, several, and migrating at
+// every switch.
+const spindle::AsyncRuntimeConfig kBundleConfigs[] = {
+    {.worker_threads = 1},
+    {.worker_threads = 3},
+    {.worker_threads = 3, .migrate_every_switch = true},
+};
+class TaskResultBundleRt : public testing::TestWithParam<spindle::AsyncRuntimeConfig> {};
+
+TEST_P(TaskResultBundleRt, ReturnsEveryResultInSpawnOrder) {
+  spindle::AsyncRuntime rt(GetParam());
   auto results = rt.block_on([] {
     spindle::TaskResultBundle<int> bundle;
     for (int i = 0; i < 20; ++i) {
@@ -138,22 +165,12 @@ TEST(TaskResultBundleTest, ReturnsEveryResultInSpawnOrder) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(results[i], i * i);
 }
 
-TEST(TaskResultBundleTest, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnded) {
-  spindle::AsyncRuntime rt({.worker_threads = 2});
+TEST_P(TaskResultBundleRt, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnded) {
+  spindle::AsyncRuntime rt(GetParam());
   std::atomic<int> ended{0}, started{0};
   EXPECT_THROW(rt.block_on([&] {
     spindle::TaskResultBundle<void> bundle;
-    for (int i = 0; i < 5; ++i) {
-      bundle.spawn([&] {
-        ++started;
-        try {
-          spindle::this_fiber::sleep_for(1h);
-        } catch (...) {
-          ++ended;
-          throw;
-        }
-      });
-    }
+    spawn_sleepers(bundle, 5, started, ended);
     // Fail once every sleeper runs (a task cancelled before it starts never runs its catch).
     bundle.spawn([&] {
       while (started.load() < 5) spindle::this_fiber::yield();
@@ -165,22 +182,34 @@ TEST(TaskResultBundleTest, FirstFailureCancelsTheOthersAndIsRethrownAfterAllEnde
   EXPECT_EQ(ended.load(), 5);  // every sleeper was cancelled and ended before wait_all threw
 }
 
+// A bundle destroyed early inside a fiber parks that fiber until its tasks have ended.
+TEST_P(TaskResultBundleRt, DestroyedEarlyInAFiberCancelsAndJoins) {
+  spindle::AsyncRuntime rt(GetParam());
+  std::atomic<int> ended{0}, started{0};
+  const int seen = rt.block_on([&] {
+    {
+      spindle::TaskResultBundle<void> bundle;
+      spawn_sleepers(bundle, 4, started, ended);
+      while (started.load() < 4) spindle::this_fiber::yield();
+    }
+    return ended.load();  // read before block_on returns: the destructor already waited
+  });
+  EXPECT_EQ(seen, 4);
+}
+
+std::string bundle_config_name(const testing::TestParamInfo<spindle::AsyncRuntimeConfig>& info) {
+  static const char* const names[] = {"OneWorker", "ThreeWorkers", "Migrating"};
+  return names[info.index];
+}
+INSTANTIATE_TEST_SUITE_P(Configs, TaskResultBundleRt, testing::ValuesIn(kBundleConfigs),
+                         bundle_config_name);
+
 TEST(TaskResultBundleTest, DestroyedEarlyCancelsAndJoins) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
   std::atomic<int> ended{0}, started{0};
   {
     spindle::TaskResultBundle<void> bundle(rt);
-    for (int i = 0; i < 4; ++i) {
-      bundle.spawn([&] {
-        ++started;
-        try {
-          spindle::this_fiber::sleep_for(1h);
-        } catch (const spindle::Cancelled&) {
-          ++ended;
-          throw;
-        }
-      });
-    }
+    spawn_sleepers(bundle, 4, started, ended);
     ASSERT_TRUE(eventually([&] { return started.load() == 4; }));
   }  // from a plain thread: blocks until all ended
   EXPECT_EQ(ended.load(), 4);
@@ -195,17 +224,7 @@ void cancel_owner_while_it_waits(bool timed) {
   std::atomic<int> ended{0}, started{0};
   auto owner = rt.spawn([&] {
     spindle::TaskResultBundle<void> bundle;
-    for (int i = 0; i < 3; ++i) {
-      bundle.spawn([&] {
-        ++started;
-        try {
-          spindle::this_fiber::sleep_for(1h);
-        } catch (const spindle::Cancelled&) {
-          ++ended;
-          throw;
-        }
-      });
-    }
+    spawn_sleepers(bundle, 3, started, ended);
     while (started.load() < 3) spindle::this_fiber::yield();
     waiting = true;
     if (timed) {
