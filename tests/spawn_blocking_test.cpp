@@ -113,16 +113,17 @@ TEST(SpawnBlocking, TwoHundredJobsOnAPoolOf64AllCompleteInFifoOrder) {
       return i * i;
     }));
   }
-  // Exactly 64 jobs run (the first 64: FIFO); the other 136 wait in the queue.
+  // Exactly 64 jobs run (the first 64: FIFO); the other 136 wait in the queue. A pool thread counts
+  // as running once it took its job, a moment before the job's body runs: wait for both.
   ASSERT_TRUE(spindle::test::wait_until(
       [&] {
         const auto s = spindle::blocking_pool_stats();
-        return s.running == max && s.queued == kJobs - max;
+        return s.running == max && s.queued == kJobs - max &&
+               started.load() == static_cast<int>(max);
       },
       20s))
       << "running " << spindle::blocking_pool_stats().running << " queued "
-      << spindle::blocking_pool_stats().queued;
-  EXPECT_EQ(started.load(), static_cast<int>(max));
+      << spindle::blocking_pool_stats().queued << " started " << started.load();
   for (int i = 0; i < kJobs; ++i) {
     EXPECT_EQ(began[static_cast<std::size_t>(i)].load(), i < static_cast<int>(max)) << i;
   }

@@ -255,23 +255,36 @@ TEST_P(SharedMutexTest, Timeouts) {
 }
 
 // A writer that times out while readers queued behind it lets those readers in at once (the reader
-// inside still holds its share).
+// inside still holds its share). The reader must queue before the writer's timeout: on a slow
+// machine (sanitizers) it may come too late, and then the round is run again with a longer
+// timeout.
 TEST_P(SharedMutexTest, TimedOutWriterReleasesQueuedReaders) {
   AsyncRuntime rt(GetParam().cfg);
-  SharedMutex m;
-  m.lock_shared();
-  auto writer = rt.spawn([&] { return m.try_lock_for(50ms); });
-  ASSERT_TRUE(parked(writer));
-  auto reader = rt.spawn([&] {
-    std::shared_lock<SharedMutex> g(m);
-    return 5;
-  });
-  ASSERT_TRUE(parked(reader));
-  EXPECT_FALSE(writer.join());
-  EXPECT_EQ(reader.join(), 5);  // admitted while this thread still reads
-  m.unlock_shared();
-  EXPECT_TRUE(m.try_lock());
-  m.unlock();
+  bool checked = false;
+  for (auto timeout : {50ms, 500ms, 5000ms}) {
+    SharedMutex m;
+    m.lock_shared();
+    auto writer = rt.spawn([&m, timeout] { return m.try_lock_for(timeout); });
+    ASSERT_TRUE(parked(writer));
+    auto reader = rt.spawn([&] {
+      std::shared_lock<SharedMutex> g(m);
+      return 5;
+    });
+    ASSERT_TRUE(spindle::test::wait_until(
+        [&] { return reader.state() == spindle::TaskState::Waiting || reader.is_finished(); },
+        20s));
+    const bool queued = reader.state() == spindle::TaskState::Waiting;
+    EXPECT_FALSE(writer.join());
+    EXPECT_EQ(reader.join(), 5);  // admitted while this thread still reads
+    m.unlock_shared();
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+    if (queued) {
+      checked = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(checked) << "the reader never queued behind the writer before its timeout";
 }
 
 TEST_P(SharedMutexTest, CancelBlockedWriterAndReader) {
