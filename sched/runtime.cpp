@@ -98,6 +98,9 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
 
 RuntimeImpl::~RuntimeImpl() {
   shutdown();
+  // Every task has ended, but a thread outside the workers that woke the last of them may still be
+  // waking a worker (schedule); the window is a few instructions long.
+  while (external_wakers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 bool RuntimeImpl::wait_cleanup(std::chrono::nanoseconds timeout) {

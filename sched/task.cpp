@@ -326,12 +326,18 @@ void RuntimeImpl::schedule(TaskCore* t) {
       w->make_ready(t);
       if (cfg.enable_work_stealing) notify_work();
     }
-  } else if (cfg.migrate_every_switch && workers.size() > 1) {
-    workers[t->last_worker]->migrate(t);  // any worker but the one it last ran on
   } else {
-    t->next = nullptr;
-    global.push_chain(static_cast<int>(t->priority), t, 1);
-    notify_work();
+    // Taken while `t` cannot run yet (it is in no queue), so the runtime is alive; held until this
+    // thread no longer touches the runtime.
+    external_wakers.fetch_add(1, std::memory_order_relaxed);
+    if (cfg.migrate_every_switch && workers.size() > 1) {
+      workers[t->last_worker]->migrate(t);  // any worker but the one it last ran on
+    } else {
+      t->next = nullptr;
+      global.push_chain(static_cast<int>(t->priority), t, 1);
+      notify_work();
+    }
+    external_wakers.fetch_sub(1, std::memory_order_release);
   }
 }
 

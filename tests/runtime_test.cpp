@@ -381,6 +381,31 @@ TEST(RuntimeShutdown, DestructorJoinsSleepingFibers) {
   EXPECT_EQ(done.load(), 100);
 }
 
+// A plain thread that wakes a runtime's last fiber is still inside the wake (it enqueues the fiber,
+// then wakes a worker) when that fiber can already end and the runtime be destroyed: the
+// destructor waits for it. This was seen once under ASan as a use-after-free in
+// Worker::wake_thread; the rounds repeat that pattern so that ASan and TSan can catch it again.
+TEST(RuntimeShutdown, AThreadWakingTheLastFiberNeverOutlivesTheRuntime) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int kRounds = 100;
+#else
+  constexpr int kRounds = 300;
+#endif
+  for (int i = 0; i < kRounds; ++i) {
+    spindle::Event e;
+    std::thread waker;
+    {
+      AsyncRuntime rt{workers(1 + i % 2)};
+      auto h = rt.spawn([&] { e.wait(); });
+      ASSERT_TRUE(
+          spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }));
+      waker = std::thread([&] { e.set(); });
+      h.join();
+    }  // the runtime goes while the waker may still be in Event::set
+    waker.join();
+  }
+}
+
 TEST(RuntimeIdle, IdleWorkersParkAndUseNoCpu) {
   AsyncRuntime rt{workers(2)};
   rt.block_on([] {});

@@ -275,6 +275,10 @@ class RuntimeImpl {
   std::atomic<int> run_next_watcher{-1};
 
   std::atomic<std::uint64_t> ext_spawned{0};  // spawns from outside the runtime's workers
+  // external_wakers counts schedule() calls from outside this runtime's workers that are still
+  // running. Such a call enqueues a parked task and then wakes a worker; the task can run and end,
+  // and the runtime be shut down, before the call returns. ~RuntimeImpl waits for it to reach 0.
+  std::atomic<std::uint32_t> external_wakers{0};
 
   // Cleanup tasks (SpawnOptions::cleanup): bound to cleanup_token, counted until they finish.
   CancellationToken cleanup_token;
