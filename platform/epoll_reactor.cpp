@@ -222,6 +222,9 @@ class EpollReactor final : public Reactor {
 
   ReactorKind kind() const noexcept override { return ReactorKind::Epoll; }
   const char* name() const noexcept override { return "epoll"; }
+  // With EPOLLET and no EPOLL_CTL_MOD, the kernel queues the fd at every readiness transition of a
+  // registered direction (new data, freed send space after EAGAIN, hangup, error).
+  bool reports_without_arm() const noexcept override { return true; }
 
   void add(int fd, void* token, std::uint32_t interest) override {
     if (token == nullptr) throw std::invalid_argument("Reactor::add: null token");

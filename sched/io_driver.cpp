@@ -32,7 +32,9 @@ inline void cpu_relax() noexcept {
 }  // namespace
 
 IoDriver::IoDriver(RuntimeImpl* rt, platform::ReactorKind kind)
-    : rt_(rt), reactor_(platform::Reactor::create(kind)) {
+    : rt_(rt),
+      reactor_(platform::Reactor::create(kind)),
+      skip_arm_(reactor_->reports_without_arm()) {
   events_.resize(256);
 }
 
@@ -143,6 +145,7 @@ std::size_t IoDriver::dispatch(std::size_t n) {
     std::size_t nwake[2] = {0, 0};
     WaitNode* overflow = nullptr;  // more than 8 waiters in a direction: a private list
     s->lock.lock();
+    if ((events_[i].ready & platform::kHangup) != 0) s->closed |= platform::kReadable;
     for (int dir = 0; dir < 2; ++dir) {
       if ((bits & bit_of(dir)) == 0) continue;
       if (s->waiters[dir].empty()) {
@@ -222,22 +225,28 @@ WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns) {
   Waiter w;
   WaitNode node(&w);
   s->lock.lock();
-  if ((s->ready & bit) != 0) {
+  if (((s->ready | s->closed) & bit) != 0) {
     s->ready &= ~bit;  // consume a readiness reported while nobody waited
     s->lock.unlock();
     return WaitStatus::Signaled;
   }
   s->waiters[dir].push_back(&node);
   s->lock.unlock();
-  try {
-    reactor_->arm(s->fd, s, bit);
-  } catch (...) {
-    s->lock.lock();
-    const bool linked = node.linked;
-    if (linked) s->waiters[dir].remove(&node);
-    s->lock.unlock();
-    if (!linked) wait_settle(w);
-    throw;
+  // Without arm() (skip_arm_), no readiness is lost either: the caller saw EAGAIN (or a short read,
+  // which drains a TCP socket) before it came here, so any readiness now begins later, and the
+  // backend reports it to a poll that then wakes this node or, if it runs before the push above,
+  // latches it in `ready`, which was checked under the same lock.
+  if (!skip_arm_) {
+    try {
+      reactor_->arm(s->fd, s, bit);
+    } catch (...) {
+      s->lock.lock();
+      const bool linked = node.linked;
+      if (linked) s->waiters[dir].remove(&node);
+      s->lock.unlock();
+      if (!linked) wait_settle(w);
+      throw;
+    }
   }
   const WaitStatus st = wait_block(w, deadline_ns, true);
   if (st == WaitStatus::Signaled) return st;

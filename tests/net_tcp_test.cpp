@@ -208,6 +208,47 @@ TEST_P(NetTcp, HalfCloseLetsTheServerReplyAfterEof) {
   EXPECT_EQ(reply, "got 24 bytes: hello, half-closed world");
 }
 
+// The last data and the peer's FIN arrive together, in one reactor report that wakes the parked
+// reader. Its read returns the data, fewer bytes than asked, so the next read waits before it
+// calls recv; the EOF it is waiting for produces no new edge. The hang-up seen in that report keeps
+// the read side ready, so the next read returns 0 at once. One worker, kept busy by a spinning
+// fiber while the client writes and half-closes, makes both arrive before the worker polls.
+TEST_P(NetTcp, ShortReadThenEofAlreadyInDoesNotWaitForAnotherEdge) {
+  AsyncRuntime rt(cfg(1));
+  TcpListener listener = TcpListener::bind(loopback0());
+  std::atomic<bool> reading{false};
+  auto server = rt.spawn([&listener, &reading] {
+    auto [s, peer] = listener.accept();
+    std::string got;
+    char buf[256];
+    reading = true;
+    while (std::size_t n = s.read(buf)) got.append(buf, n);  // the bug: parks for good
+    return got;
+  });
+  TcpStream client = TcpStream::connect(listener.local_addr());  // from this thread
+  // Parked in its first read: the socket is registered and nothing has arrived yet.
+  ASSERT_TRUE(spindle::test::wait_until(
+      [&] { return reading.load() && server.state() == spindle::TaskState::Waiting; }));
+  std::atomic<bool> hogging{false}, release{false};
+  auto hog = rt.spawn([&] {
+    hogging = true;
+    while (!release.load()) {
+    }
+  });
+  ASSERT_TRUE(spindle::test::wait_until([&] { return hogging.load(); }));
+  client.write_all("last words");
+  client.shutdown(Shutdown::Write);
+  release = true;
+  hog.join();
+  const bool ended = server.wait_for(20s);
+  EXPECT_TRUE(ended) << "the read after the short read waits for an edge that never comes";
+  if (!ended) {
+    server.cancel();  // unblocks it; ~AsyncRuntime waits for it
+    return;
+  }
+  EXPECT_EQ(server.join(), "last words");
+}
+
 TEST_P(NetTcp, PeerResetIsEconnresetAndWritesNeverRaiseSigpipe) {
   AsyncRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());

@@ -611,6 +611,53 @@ TEST_P(ReactorTest, ArmReportsReadinessThatWasAlreadyReported) {
   reactor().remove(p.a);
 }
 
+// reports_without_arm: with arm never called after add, every new readiness is still reported.
+// Each round drains to EAGAIN, lets the peer write (racing with the poll), and polls until
+// readable; then fills the socket to EAGAIN, lets the peer drain it, and polls until writable.
+TEST_P(ReactorTest, WithoutArmEveryNewReadinessIsReported) {
+  if (!reactor().reports_without_arm()) {
+    EXPECT_EQ(GetParam(), ReactorKind::Libuv);
+    GTEST_SKIP() << "the libuv backend needs arm() before every wait";
+  }
+  EXPECT_EQ(GetParam(), ReactorKind::Epoll);
+  constexpr int kRounds = 200;
+  Pair p = Pair::sockets();
+  reactor().add(p.a, &tok_[0], kReadable | kWritable);
+  std::mutex mu;
+  std::condition_variable cv;
+  int go = 0;  // odd: write a byte to p.a's peer; even: drain p.b
+  std::thread peer([&] {
+    for (int i = 1; i <= 2 * kRounds; ++i) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return go >= i; });
+      lock.unlock();
+      if (i % 2 == 1) {
+        write_byte(p.b);
+      } else {
+        drain(p.b);
+      }
+    }
+  });
+  auto signal = [&](int i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      go = i;
+    }
+    cv.notify_one();
+  };
+  for (int i = 1; i <= kRounds; ++i) {
+    drain(p.a);
+    signal(2 * i - 1);
+    ASSERT_TRUE(poll_until(reactor(), &tok_[0], kReadable) & kReadable) << "read round " << i;
+    drain(p.a);
+    fill(p.a);
+    signal(2 * i);
+    ASSERT_TRUE(poll_until(reactor(), &tok_[0], kWritable) & kWritable) << "write round " << i;
+  }
+  peer.join();
+  reactor().remove(p.a);
+}
+
 // Writer side of the protocol: fill the socket to EAGAIN, arm writable, the peer drains.
 TEST_P(ReactorTest, WritableAfterEagain) {
   Pair p = Pair::sockets();

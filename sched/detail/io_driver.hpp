@@ -30,7 +30,12 @@ struct IoState {
   RuntimeImpl* rt = nullptr;
   WaitLock lock;
   std::uint32_t ready = 0;  // directions reported while nobody waited (latched)
-  WaitList waiters[2];      // [0] readers, [1] writers
+  // closed holds kReadable once a hang-up was reported: the read side never blocks again (reads
+  // return 0 or an error), so a read wait returns at once, even after the latch was consumed (a
+  // short read before the EOF would otherwise wait for an edge that never comes). The write side
+  // is not made sticky: a peer's half-close leaves writes able to block.
+  std::uint32_t closed = 0;
+  WaitList waiters[2];  // [0] readers, [1] writers
   // Lifetime: one reference for the IoHandle, one for the driver (dropped once no poll can
   // report it any more, or when the driver is destroyed first: `orphaned`).
   std::atomic<std::uint32_t> refs{2};
@@ -83,6 +88,10 @@ class IoDriver {
 
   RuntimeImpl* rt_;
   std::unique_ptr<platform::Reactor> reactor_;
+  // skip_arm_: the backend reports new readiness without arm() (Reactor::reports_without_arm), and
+  // this driver's latch (IoState::ready) plus its callers' try-before-wait cover the rest, so
+  // wait() does not arm (no EPOLL_CTL_MOD per wait).
+  bool skip_arm_ = false;
   std::atomic<std::uint64_t> count_{0};
   // Driver role: 0 free, 1 held by a non-blocking poll, 2 held by a blocking poll.
   std::atomic<int> role_{0};

@@ -37,8 +37,9 @@ struct SocketCore {
   // Readiness hints (one per direction, touched only by that direction's single user): the last
   // read returned less than asked (the socket is very likely drained), the last write was partial
   // (the send buffer is full). The next call then waits first instead of making a system call that
-  // would only fail with EAGAIN; the reactor reports readiness that already exists when it is
-  // armed, so nothing is missed.
+  // would only fail with EAGAIN. Nothing is missed: readiness that begins later is reported (or
+  // latched) by the driver, and a hang-up already seen keeps the read side ready (IoState::closed;
+  // a short read can return the last data while the peer's FIN is already in).
   bool read_drained = false;
   bool write_full = false;
 };

@@ -96,6 +96,15 @@ class Reactor {
   // Never blocks on a poll in progress.
   virtual void arm(int fd, void* token, std::uint32_t interest) = 0;
 
+  // reports_without_arm says whether the backend keeps reporting new readiness without arm(): for
+  // as long as fd stays registered and arm() is never called for it, every readiness of a direction
+  // in add()'s interest that begins after add is reported by a later poll() (an edge-triggered
+  // registration that stays in place, as Go's netpoller uses: epoll). What it does not do is report
+  // again a readiness that was reported once and not acted on; that is arm()'s job. So a layer
+  // above that always tries its I/O call before it waits, and latches reports that arrive while
+  // nobody waits, may skip arm() and save its system call. Never throws.
+  virtual bool reports_without_arm() const noexcept { return false; }
+
   // remove deregisters fd; call it before closing fd (closing a registered fd is a caller bug: the
   // kernel or libuv may keep watching a file the number no longer names, and libuv aborts when it
   // meets a closed fd). Any thread. After it returns, no poll() that starts later reports the
