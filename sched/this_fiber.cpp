@@ -42,6 +42,26 @@ void yield_before_park() noexcept {
 }
 }  // namespace detail
 
+namespace detail {
+
+void sleep_until_ns(std::uint64_t deadline_ns) {
+  Worker* w = current_worker();
+  if (w == nullptr || w->current == nullptr) {
+    // A plain thread: not a cancellation point.
+    Waiter waiter;  // nobody signals it
+    wait_block(waiter, deadline_ns, false);
+    return;
+  }
+  TaskCore* self = w->current;
+  if (cancel_deliverable(self)) throw Cancelled{};
+  Waiter waiter;  // nobody signals it: only the deadline or a cancellation ends the wait
+  if (wait_block(waiter, deadline_ns, true) == WaitStatus::Cancelled) throw Cancelled{};
+  // A deadline that fired still delivers a pending cancellation at this blocking point.
+  if (cancel_deliverable(self)) throw Cancelled{};
+}
+
+}  // namespace detail
+
 namespace this_fiber {
 
 bool in_fiber() noexcept {
@@ -58,20 +78,7 @@ void yield() {
 }
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) {
-  detail::Worker* w = detail::current_worker();
-  if (w == nullptr || w->current == nullptr) {
-    std::this_thread::sleep_until(deadline);
-    return;
-  }
-  detail::TaskCore* self = w->current;
-  if (detail::cancel_deliverable(self)) throw Cancelled{};
-  detail::Waiter waiter;  // nobody signals it: only the deadline or a cancellation ends the wait
-  if (detail::wait_block(waiter, detail::deadline_at(deadline), true) ==
-      detail::WaitStatus::Cancelled) {
-    throw Cancelled{};
-  }
-  // A deadline that fired still delivers a pending cancellation at this blocking point.
-  if (detail::cancel_deliverable(self)) throw Cancelled{};
+  detail::sleep_until_ns(detail::deadline_at(deadline));
 }
 
 TaskId id() {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <limits>
 #include <mutex>
 
 #include "detail/runtime_impl.hpp"
@@ -67,7 +68,7 @@ bool arm_timer(Worker* home, TimerEntry& entry, std::uint64_t deadline_tick) noe
   std::lock_guard<SpinLock> g(home->timer_lock);
   if (deadline_tick <= home->wheel.elapsed()) return false;  // a worker has seen that time pass
   entry.when = deadline_tick;
-  home->wheel.insert(&entry);  // may lower `when` to the wheel's span (re-armed when it fires)
+  home->wheel.insert(&entry);  // any later tick: the wheel never lowers or wraps it
   home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
   return true;
 }
@@ -122,10 +123,8 @@ WaitStatus fiber_block(Waiter& w, TaskCore* self, std::uint64_t deadline_ns,
       pending = entry.linked();
     }
     if (pending) continue;  // a stale notification
-    // Fired. The wheel may have capped a far deadline at its span: wait for the rest.
-    if (entry.when >= deadline_tick || !arm_timer(home, entry, deadline_tick)) {
-      return signaled() ? WaitStatus::Signaled : WaitStatus::Timeout;
-    }
+    // Fired: the deadline tick has passed.
+    return signaled() ? WaitStatus::Signaled : WaitStatus::Timeout;
   }
 }
 
@@ -187,23 +186,26 @@ std::uint64_t now_ns() noexcept {
   return spindle_sys_monotonic_time_ns();
 }
 
-std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
+std::uint64_t deadline_after_ns(std::int64_t ns) noexcept {
   const std::uint64_t now = now_ns();
-  if (timeout.count() <= 0) return now;
-  const auto d = static_cast<std::uint64_t>(timeout.count());
+  if (ns <= 0) return now;
+  if (ns == std::numeric_limits<std::int64_t>::max()) return kNoDeadline;  // saturated: too large
+  const auto d = static_cast<std::uint64_t>(ns);
   return d >= kNoDeadline - now ? kNoDeadline : now + d;
 }
 
-std::uint64_t deadline_at(std::chrono::steady_clock::time_point tp) noexcept {
-  if (tp == std::chrono::steady_clock::time_point::max()) return kNoDeadline;
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+std::uint64_t deadline_at_steady_ns(std::int64_t ns_since_epoch) noexcept {
+  if (ns_since_epoch == std::numeric_limits<std::int64_t>::max()) return kNoDeadline;
 #if defined(__linux__) && defined(__GLIBCXX__)
   // libstdc++'s steady_clock is CLOCK_MONOTONIC in nanoseconds: the same scale, no clock read.
-  return since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
+  return ns_since_epoch <= 0 ? 0 : static_cast<std::uint64_t>(ns_since_epoch);
 #else
-  (void)since_epoch;
-  return deadline_after(tp - std::chrono::steady_clock::now());
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t diff;
+  if (__builtin_sub_overflow(ns_since_epoch, now, &diff)) diff = ns_since_epoch < 0 ? 0 : INT64_MAX;
+  return deadline_after_ns(diff);
 #endif
 }
 

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 #include <utility>
 
 #include "spindle/cancellation_token.hpp"
+#include "spindle/detail/deadline.hpp"
 #include "spindle/join_handle.hpp"
 #include "spindle/task.hpp"
 
@@ -32,6 +34,12 @@ auto spawn(F&& f, const SpawnOptions& opts) {
 // current_task_id returns the id of the calling fiber's task, or an invalid TaskId outside a fiber.
 TaskId current_task_id() noexcept;
 
+namespace detail {
+// sleep_until_ns is sleep_until for a deadline from detail/deadline.hpp (kNoDeadline: until
+// cancelled).
+void sleep_until_ns(std::uint64_t deadline_ns);
+}  // namespace detail
+
 namespace this_fiber {
 
 // in_fiber says whether the caller runs on a Spindle fiber.
@@ -49,19 +57,12 @@ void yield();
 // cancellation point).
 void sleep_until(std::chrono::steady_clock::time_point deadline);
 
-// sleep_for parks the calling fiber for at least `d` (see sleep_until). A zero or negative duration
-// only checks for cancellation.
+// sleep_for parks the calling fiber for at least `d` (see sleep_until). A zero, negative or NaN
+// duration only checks for cancellation; one too large for 64-bit nanoseconds (e.g. hours::max(),
+// +inf) sleeps until cancelled. Any rep and period; nothing overflows (detail/deadline.hpp).
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period>& d) {
-  using clock = std::chrono::steady_clock;
-  const auto now = clock::now();
-  // A duration past the end of the clock (e.g. hours::max()) means "until cancelled".
-  if (std::chrono::duration<double>(d) >=
-      std::chrono::duration<double>(clock::time_point::max() - now)) {
-    sleep_until(clock::time_point::max());
-  } else {
-    sleep_until(now + std::chrono::ceil<clock::duration>(d));
-  }
+  spindle::detail::sleep_until_ns(spindle::detail::deadline_after(d));
 }
 
 // id returns the calling fiber's task id. Throws std::logic_error outside a fiber.

@@ -29,10 +29,9 @@
 #include <thread>
 #include <type_traits>
 
-namespace spindle::detail {
+#include "spindle/detail/deadline.hpp"
 
-// kNoDeadline means "wait without a deadline".
-inline constexpr std::uint64_t kNoDeadline = std::numeric_limits<std::uint64_t>::max();
+namespace spindle::detail {
 
 // WaitStatus is why wait_block returned.
 enum class WaitStatus : std::uint8_t { Signaled, Timeout, Cancelled };
@@ -177,48 +176,9 @@ bool cancel_pending() noexcept;
 // throw_cancelled throws spindle::Cancelled.
 [[noreturn]] void throw_cancelled();
 
-// now_ns reads the monotonic clock the deadlines use.
-std::uint64_t now_ns() noexcept;
-// deadline_after converts a relative timeout to a deadline (saturating; negative means now).
-std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept;
-// deadline_at converts a steady_clock time to a deadline (time_point::max() is kNoDeadline).
-std::uint64_t deadline_at(std::chrono::steady_clock::time_point tp) noexcept;
-// deadline_after for any duration type (saturating: hours::max() does not overflow; NaN and
-// negative floating-point timeouts mean now).
-template <class Rep, class Period>
-std::uint64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  using Ns = std::chrono::nanoseconds;
-  if (!(d > d.zero())) return deadline_after(Ns(0));
-  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
-    const std::chrono::duration<long double, std::nano> ns = d;
-    if (!(ns.count() < static_cast<long double>(Ns::max().count()))) return kNoDeadline;
-    return deadline_after(Ns(static_cast<Ns::rep>(ns.count())));
-  } else if constexpr (std::ratio_greater_equal_v<Period, std::nano>) {
-    // Coarser than (or equal to) nanoseconds: Ns::max() converts down without overflow.
-    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(Ns::max())) {
-      return kNoDeadline;
-    }
-    return deadline_after(std::chrono::duration_cast<Ns>(d));
-  } else {
-    // Finer than nanoseconds: converting to Ns only shrinks the count.
-    return deadline_after(std::chrono::duration_cast<Ns>(d));
-  }
-}
 // deadline_passed says whether a *_for / *_until deadline is already over (a zero or negative
 // timeout): such a call can fail at once without registering as a waiter.
 inline bool deadline_passed(std::uint64_t deadline) noexcept {
   return deadline != kNoDeadline && deadline <= now_ns();
 }
-// deadline_at for any clock: steady_clock directly; other clocks convert through one reading of
-// each clock (so the deadline does not move if the other clock later jumps).
-template <class Clock, class Dur>
-std::uint64_t deadline_at(std::chrono::time_point<Clock, Dur> tp) noexcept {
-  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
-    if (tp == std::chrono::time_point<Clock, Dur>::max()) return kNoDeadline;
-    return deadline_at(std::chrono::time_point_cast<std::chrono::steady_clock::duration>(tp));
-  } else {
-    return deadline_after(tp - Clock::now());
-  }
-}
-
 }  // namespace spindle::detail

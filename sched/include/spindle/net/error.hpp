@@ -13,6 +13,8 @@
 #include <system_error>
 #include <type_traits>
 
+#include "spindle/detail/deadline.hpp"
+
 namespace spindle::net {
 
 // NetErrc lists spindle::net's own error codes (category net_category()).
@@ -40,12 +42,8 @@ namespace detail {
 // at least 0).
 template <class Rep, class Period>
 std::int64_t timeout_ns(const std::chrono::duration<Rep, Period>& d) noexcept {
-  using Ns = std::chrono::nanoseconds;
-  if (d <= d.zero()) return 0;
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(Ns::max())) {
-    return Ns::max().count();
-  }
-  return std::chrono::duration_cast<Ns>(d).count();
+  const spindle::detail::SatNs s = spindle::detail::saturating_ns(d);
+  return s.nan || s.ns < 0 ? 0 : s.ns;
 }
 }  // namespace detail
 
