@@ -13,7 +13,7 @@ if(NOT SPINDLE_CM_ARM_GCC OR NOT SPINDLE_CM_QEMU OR NOT SPINDLE_CM_TIMEOUT)
   return()
 endif()
 
-# The firmware shares C++ headers with the host (sched/detail/priority_policy.hpp uses <bit>): the
+# The firmware shares C++ headers with the host (sched/core/detail/priority_policy.hpp uses <bit>): the
 # cross compiler needs its freestanding C++ headers (Debian: libstdc++-arm-none-eabi-dev).
 string(REGEX REPLACE "gcc$" "g++" _spindle_cm_arm_gxx "${SPINDLE_CM_ARM_GCC}")
 execute_process(COMMAND ${CMAKE_COMMAND} -E echo "#include <bit>"

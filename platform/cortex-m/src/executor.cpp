@@ -38,8 +38,8 @@ unsigned top_class(uint32_t mask) {
 
 // pick_next: one scheduling decision. Expires due timers first, then applies the desktop rule
 // documented in executor.h, the same computation as PriorityPolicy::choose() in
-// sched/detail/priority_policy.hpp with an empty global mask. Returns nullptr when nothing is ready
-// (such a decision is not counted).
+// sched/core/detail/priority_policy.hpp with an empty global mask. Returns nullptr when nothing is
+// ready (such a decision is not counted).
 Fiber* pick_next() {
   poll_timers();
   const uint32_t mask = g_ready_mask;

@@ -1,7 +1,7 @@
 // Scheduling tests: priority order, the no-starvation rule (the desktop one), join / exit status /
 // detach.
 #include "harness.h"
-#include "sched/detail/priority_policy.hpp"  // the desktop rule, the reference
+#include "sched/core/detail/priority_policy.hpp"  // the desktop rule, the reference
 
 using namespace spindle::cm;
 
@@ -36,7 +36,7 @@ void case_priorities() {
   CHECK_EQ(g_log_len, 8);
 }
 
-// --- starvation: the desktop runtime's no-starvation rule (sched/detail/priority_policy.hpp).
+// --- starvation: the desktop runtime's no-starvation rule (sched/core/detail/priority_policy.hpp).
 // Driver fibers at the top level yield in a tight loop while one fiber per lower level spins with a
 // yield; every fiber records which level each decision served. While every fiber is alive the
 // ready mask is constant, so the trace must equal the desktop PriorityPolicy's choices, a level

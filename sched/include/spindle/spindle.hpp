@@ -8,7 +8,6 @@
 #include "spindle/runtime.hpp"
 #include "spindle/spawn_options.hpp"
 #include "spindle/stats.hpp"
-#include "spindle/sys.h"
 #include "spindle/task.hpp"
 #include "spindle/this_fiber.hpp"
 

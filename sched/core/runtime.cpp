@@ -64,22 +64,6 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
   return cfg;
 }
 
-// reactor_kind resolves the configured backend: Auto is epoll on Linux and libuv elsewhere.
-platform::ReactorKind reactor_kind(ReactorBackend b) noexcept {
-  switch (b) {
-    case ReactorBackend::Epoll:
-      return platform::ReactorKind::Epoll;
-    case ReactorBackend::Libuv:
-      return platform::ReactorKind::Libuv;
-    default:
-#if defined(__linux__)
-      return platform::ReactorKind::Epoll;
-#else
-      return platform::ReactorKind::Libuv;
-#endif
-  }
-}
-
 }  // namespace
 
 RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
@@ -87,7 +71,6 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
       debug(cfg.debug),
       stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads) {
   epoch_ns = spindle_sys_monotonic_time_ns();
-  io = std::make_unique<IoDriver>(this, reactor_kind(cfg.reactor));
   fiber::install_overflow_handler();
   workers.reserve(cfg.worker_threads);
   for (std::uint32_t i = 0; i < cfg.worker_threads; ++i) {

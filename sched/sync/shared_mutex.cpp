@@ -13,7 +13,7 @@
 
 #include <thread>
 
-#include "detail/runtime_impl.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 
 namespace spindle {
 
@@ -22,32 +22,14 @@ namespace {
 // kSpinRounds bounds the spin before queueing: round i pauses 2^i times (as in mutex.cpp).
 constexpr int kSpinRounds = 7;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-// spin_allowed says whether spinning can help: the holder may be running on another CPU (the
-// caller is an OS thread, or a fiber of a runtime with several workers).
-bool spin_allowed() noexcept {
-  static const bool multi_cpu = std::thread::hardware_concurrency() != 1;
-  if (!multi_cpu) return false;
-  detail::Worker* w = detail::current_worker();
-  if (w == nullptr || w->current == nullptr) return true;
-  return w->rt->workers.size() > 1;
-}
-
 // spin_for retries `attempt` with growing pauses while spinning can help; returns whether it
 // succeeded.
 template <class F>
 bool spin_for(F attempt) noexcept {
-  if (!spin_allowed()) return false;
+  if (!detail::spin_may_help()) return false;
   for (int round = 0; round < kSpinRounds; ++round) {
     if (attempt()) return true;
-    for (int i = 0; i < (1 << round); ++i) cpu_relax();
+    for (int i = 0; i < (1 << round); ++i) detail::pause_cpu();
   }
   return attempt();
 }

@@ -16,6 +16,7 @@
 
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -26,9 +27,6 @@ class SelectResult;
 namespace detail {
 template <class... Cases>
 struct Selector;
-// select_random returns a pseudo-random number for select's case order: from the calling fiber's
-// own generator (seeded from schedule_seed and its task id), or a per-thread one outside fibers.
-std::uint32_t select_random() noexcept;
 // throw_select_not_fired throws std::logic_error: get<asked>() on a result where `fired` fired.
 [[noreturn]] void throw_select_not_fired(std::size_t asked, std::size_t fired);
 }  // namespace detail
@@ -331,7 +329,7 @@ struct Selector {
       const std::size_t nlocks =
           static_cast<std::size_t>(std::unique(locks.begin(), locks.end()) - locks.begin());
       for (std::size_t j = M - 1; j > 0; --j) {
-        std::swap(order[j], order[select_random() % (j + 1)]);
+        std::swap(order[j], order[fiber_random() % (j + 1)]);
       }
 
       for (std::size_t i = 0; i < nlocks; ++i) locks[i]->lock();

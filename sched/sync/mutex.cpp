@@ -15,7 +15,7 @@
 
 #include <thread>
 
-#include "detail/runtime_impl.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 
 namespace spindle {
 
@@ -34,26 +34,6 @@ constexpr std::uintptr_t kGranted = 2;
 // microseconds), re-checking the lock between rounds.
 constexpr int kSpinRounds = 7;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-// spin_allowed says whether spinning can help: the owner may be running on another CPU. A fiber of
-// a single-worker runtime must not spin (an owner fiber of the same worker cannot run meanwhile).
-bool spin_allowed() noexcept {
-  static const bool multi_cpu = std::thread::hardware_concurrency() != 1;
-  if (!multi_cpu) return false;
-  detail::Worker* w = detail::current_worker();
-  if (w == nullptr || w->current == nullptr) return true;
-  // Other ready fibers here: parking lets them run at once, where spinning would only bounce the
-  // lock's cache line between CPUs (Go's rule too: spin only with an empty local run queue).
-  return w->rt->workers.size() > 1 && !w->has_local_ready();
-}
-
 }  // namespace
 
 bool Mutex::spin_acquire() noexcept {
@@ -65,7 +45,7 @@ bool Mutex::spin_acquire() noexcept {
         return true;
       }
     }
-    for (int i = 0; i < (1 << round); ++i) cpu_relax();
+    for (int i = 0; i < (1 << round); ++i) detail::pause_cpu();
   }
   return false;
 }
@@ -86,7 +66,7 @@ bool Mutex::retry_after_wake() noexcept {
 }
 
 bool Mutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
-  const bool spin = spin_allowed();
+  const bool spin = detail::spin_may_help();
   int lost = 0;  // times this caller was woken and found the lock taken
   for (;;) {
     // A deadline already over (a zero timeout): one more try, no spinning, no queueing.

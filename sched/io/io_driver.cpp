@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "detail/runtime_impl.hpp"
 #include "spindle/this_fiber.hpp"
 
 namespace spindle::detail {
@@ -23,13 +22,32 @@ void unref(IoState* s) noexcept {
   if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete s;
 }
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
+// reactor_kind resolves the configured backend: Auto is epoll on Linux and libuv elsewhere.
+platform::ReactorKind reactor_kind(ReactorBackend b) noexcept {
+  switch (b) {
+    case ReactorBackend::Epoll:
+      return platform::ReactorKind::Epoll;
+    case ReactorBackend::Libuv:
+      return platform::ReactorKind::Libuv;
+    default:
+#if defined(__linux__)
+      return platform::ReactorKind::Epoll;
+#else
+      return platform::ReactorKind::Libuv;
 #endif
+  }
+}
+
+std::unique_ptr<Driver> make_io_driver(RuntimeImpl* rt) {
+  return std::make_unique<IoDriver>(rt, reactor_kind(runtime_config(rt).reactor));
 }
 
 }  // namespace
+
+IoDriver& IoDriver::of(RuntimeImpl* rt) {
+  // Only IoDriver is ever installed as a runtime's driver.
+  return static_cast<IoDriver&>(install_driver(rt, &make_io_driver));
+}
 
 IoDriver::IoDriver(RuntimeImpl* rt, platform::ReactorKind kind)
     : rt_(rt),
@@ -83,7 +101,7 @@ IoState* IoDriver::attach(int fd) {
     delete s;
     throw;
   }
-  count_.fetch_add(1, std::memory_order_release);
+  registered_.fetch_add(1, std::memory_order_release);
   return s;
 }
 
@@ -103,7 +121,7 @@ void IoDriver::detach(IoState* s) noexcept {
   } catch (...) {
     // The fd was closed behind our back: the kernel already dropped it from the interest list.
   }
-  count_.fetch_sub(1, std::memory_order_release);
+  registered_.fetch_sub(1, std::memory_order_release);
   // A poll that starts from now on cannot report `s`; one in progress (odd epoch) might.
   const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
   if ((e & 1) == 0) {
@@ -200,7 +218,7 @@ bool IoDriver::try_acquire_blocking() noexcept {
     int expected = 0;
     if (role_.compare_exchange_weak(expected, 2, std::memory_order_acquire)) return true;
     if (expected == 2) return false;  // another idle worker waits in the reactor
-    cpu_relax();                      // a busy worker's non-blocking poll: short
+    pause_cpu();                      // a busy worker's non-blocking poll: short
   }
   return false;
 }
@@ -302,12 +320,12 @@ IoState* IoHandle::attach_once(RuntimeImpl* rt) {
       if (!state_.compare_exchange_strong(s, attaching(), std::memory_order_acq_rel)) continue;
       IoState* fresh;
       try {
-        fresh = rt->io->attach(fd_);
+        fresh = IoDriver::of(rt).attach(fd_);
       } catch (...) {
         state_.store(nullptr, std::memory_order_release);  // the next waiter may try again
         throw;
       }
-      driver_ = rt->io.get();
+      driver_ = &IoDriver::of(rt);
       state_.store(fresh, std::memory_order_release);
       return fresh;
     }

@@ -58,16 +58,6 @@ namespace {
 constexpr std::uintptr_t kThreadJoiner = 2;
 }  // namespace
 
-void log_debug(const RuntimeImpl* rt, const char* fmt, ...) {
-  if (rt == nullptr || !rt->debug) return;
-  char line[256];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  std::fprintf(stderr, "spindle[%p] %s\n", static_cast<const void*>(rt), line);
-}
-
 bool cancel_deliverable(const TaskCore* t) noexcept {
   return t->cancel.load(std::memory_order_acquire) && !t->cancel_masked &&
          std::uncaught_exceptions() == 0;

@@ -138,9 +138,7 @@ void WaitLock::lock_slow() noexcept {
       if (++spins > 100) {
         std::this_thread::yield();
       } else {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        pause_cpu();
       }
     }
     if (!locked_.exchange(true, std::memory_order_acquire)) return;

@@ -1,9 +1,11 @@
-// sched/detail/spinlock.hpp (internal): a tiny test-and-test-and-set lock for very short critical
-// sections that are almost never contended (a worker's timer wheel).
+// sched/core/detail/spinlock.hpp (internal): a tiny test-and-test-and-set lock for very short
+// critical sections that are almost never contended (a worker's timer wheel).
 #pragma once
 
 #include <atomic>
 #include <thread>
+
+#include "spindle/detail/sched_hooks.hpp"
 
 namespace spindle::detail {
 
@@ -17,9 +19,7 @@ class SpinLock {
         if (++spins > 64) {
           std::this_thread::yield();
         } else {
-#if defined(__x86_64__) || defined(__i386__)
-          __builtin_ia32_pause();
-#endif
+          pause_cpu();
         }
       }
     }
@@ -28,9 +28,7 @@ class SpinLock {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept {
-    locked_.store(false, std::memory_order_release);
-  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
   std::atomic<bool> locked_{false};

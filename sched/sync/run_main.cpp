@@ -3,17 +3,16 @@
 #include <cstdlib>
 #include <exception>
 
-#include "detail/runtime_impl.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 #include "spindle/run_main.hpp"
 #include "spindle/runtime.hpp"
 
 namespace spindle::detail {
 
-RuntimeImpl* runtime_impl_of(AsyncRuntime& rt) noexcept;
-
 int run_main_impl(const AsyncRuntimeConfig& cfg, std::function<int()> body) {
   AsyncRuntime rt(cfg);
   RuntimeImpl* impl = runtime_impl_of(rt);
+  const AsyncRuntimeConfig& cfg_of = runtime_config(impl);  // validated
   CancellationToken main_token;
   int code = 1;
   try {
@@ -28,22 +27,22 @@ int run_main_impl(const AsyncRuntimeConfig& cfg, std::function<int()> body) {
     std::fprintf(stderr, "spindle::run_main: the main fiber ended with an unknown exception\n");
     code = 1;
   }
-  if (!impl->wait_cleanup(impl->cfg.cleanup_timeout)) {
+  if (!runtime_wait_cleanup(impl, cfg_of.cleanup_timeout)) {
     std::fprintf(stderr,
                  "spindle::run_main: cleanup tasks still running after cleanup_timeout; "
                  "cancelling them\n");
   }
   main_token.cancel();
-  impl->cleanup_token.cancel();
-  if (!impl->stop_within(impl->cfg.shutdown_timeout)) {
+  runtime_cancel_cleanup(impl);
+  if (!runtime_stop_within(impl, cfg_of.shutdown_timeout)) {
     // Fibers that never block, or wait on something no cancellation above reaches (bound to
     // another token, spawned from a plain thread): like a Go program whose main returned, the
     // process ends without them. Returning instead would run static destructors under them.
     std::fprintf(stderr,
                  "spindle::run_main: %llu fiber(s) still alive %lld ms after they were cancelled "
                  "(shutdown_timeout); ending the process with exit code %d without them\n",
-                 static_cast<unsigned long long>(impl->live_tasks()),
-                 static_cast<long long>(impl->cfg.shutdown_timeout.count() / 1'000'000), code);
+                 static_cast<unsigned long long>(runtime_live_tasks(impl)),
+                 static_cast<long long>(cfg_of.shutdown_timeout.count() / 1'000'000), code);
     std::fflush(nullptr);
     std::_Exit(code);
   }

@@ -17,7 +17,6 @@
 #include <boost/lockfree/queue.hpp>
 
 #include "detail/global_queue.hpp"
-#include "detail/io_driver.hpp"
 #include "detail/local_queue.hpp"
 #include "detail/priority_policy.hpp"
 #include "detail/spinlock.hpp"
@@ -25,6 +24,7 @@
 #include "detail/timer_wheel.hpp"
 #include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 #include "spindle/fiber/context.hpp"
 #include "spindle/fiber/stack_pool.hpp"
 #include "spindle/platform/parker.hpp"
@@ -253,7 +253,11 @@ class RuntimeImpl {
   std::vector<std::unique_ptr<Worker>> workers;
   GlobalQueue global;
   fiber::StackPool stacks;
-  std::unique_ptr<IoDriver> io;
+  // The idle driver (sched/io's reactor), installed on first use (install_driver); driver mirrors
+  // driver_owner for lock-free reads by the workers.
+  std::atomic<Driver*> driver{nullptr};
+  std::unique_ptr<Driver> driver_owner;
+  std::mutex driver_mu;
 
   // Lifecycle: kRunning -> kShuttingDown (shutdown() called) -> kStopped (workers exiting).
   static constexpr int kRunning = 0, kShuttingDown = 1, kStopped = 2;
@@ -305,8 +309,6 @@ void cancel_core(TaskCore* t) noexcept;
 // was requested and the fiber is not already unwinding an exception (throwing then would
 // terminate).
 bool cancel_deliverable(const TaskCore* t) noexcept;
-// log_debug writes one formatted line to stderr when the runtime runs with debug = true.
-void log_debug(const RuntimeImpl* rt, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Allocation of task control blocks (alloc.cpp): mimalloc loaded privately, mimalloc, or the
 // system.

@@ -15,13 +15,14 @@
 #include <mutex>
 #include <vector>
 
+#include "spindle/config.hpp"
+#include "spindle/detail/sched_hooks.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/platform/reactor.hpp"
 
 namespace spindle::detail {
 
 class RuntimeImpl;
-class Worker;
 
 // IoState is the driver's per-fd state; the reactor token points to it. Freed through
 // IoDriver::retire once no poll in progress can still report it.
@@ -46,31 +47,32 @@ struct IoState {
 };
 
 // IoDriver is one runtime's reactor plus the bookkeeping around it.
-class IoDriver {
+class IoDriver final : public Driver {
  public:
   IoDriver(RuntimeImpl* rt, platform::ReactorKind kind);
-  ~IoDriver();
+  ~IoDriver() override;
 
-  // registered says whether any fd is registered (workers skip the reactor otherwise).
-  bool registered() const noexcept { return count_.load(std::memory_order_acquire) != 0; }
+  // of returns `rt`'s I/O driver, creating it (with the configured reactor backend) on first use.
+  // Throws std::system_error when the reactor cannot be created.
+  static IoDriver& of(RuntimeImpl* rt);
   // attach registers `fd` (non-blocking) and returns its state. Throws std::system_error.
   IoState* attach(int fd);
   // detach deregisters and retires a state (freed once no poll in progress can report it).
   void detach(IoState* s) noexcept;
 
   // release_blocking gives the role back without polling (work turned up).
-  void release_blocking() noexcept { role_.store(0, std::memory_order_release); }
+  void release_blocking() noexcept override { role_.store(0, std::memory_order_release); }
   // try_poll_nonblocking polls without blocking if no other worker holds the driver role, waking
   // the waiters of ready fds (their fibers become ready on the calling worker). Returns how many
   // fibers it woke.
-  std::size_t try_poll_nonblocking();
+  std::size_t try_poll_nonblocking() override;
   // Driver role for an idle worker: try_acquire_blocking takes it (false if another idle worker
   // is blocked in the reactor; waits out a short non-blocking poll by a busy worker), then
   // poll_blocking waits in the reactor up to timeout_ns (-1 forever) and releases the role.
-  bool try_acquire_blocking() noexcept;
-  std::size_t poll_blocking(std::int64_t timeout_ns);
+  bool try_acquire_blocking() noexcept override;
+  std::size_t poll_blocking(std::int64_t timeout_ns) override;
   // wake interrupts a blocking poll (any thread).
-  void wake() noexcept { reactor_->wake(); }
+  void wake() noexcept override { reactor_->wake(); }
 
   // wait blocks the calling fiber until `s` may be ready for `dir` (0 read, 1 write), the
   // deadline passes or the fiber is cancelled.
@@ -92,7 +94,6 @@ class IoDriver {
   // this driver's latch (IoState::ready) plus its callers' try-before-wait cover the rest, so
   // wait() does not arm (no EPOLL_CTL_MOD per wait).
   bool skip_arm_ = false;
-  std::atomic<std::uint64_t> count_{0};
   // Driver role: 0 free, 1 held by a non-blocking poll, 2 held by a blocking poll.
   std::atomic<int> role_{0};
   // epoch_ is odd while a poll (and the dispatch of its events) is in progress.

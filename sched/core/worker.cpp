@@ -26,12 +26,6 @@ constexpr std::uint32_t kRunNextBurst = 4;
 constexpr std::uint32_t kMinPollEvery = 1;
 constexpr std::uint32_t kMaxPollEvery = 256;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 }  // namespace
 
 EhState* thread_eh_state() noexcept {
@@ -127,7 +121,8 @@ void Worker::wake_thread() noexcept {
   // An idle worker holding the driver role sleeps in the reactor. It sets in_reactor, then looks
   // for a Parker permit before blocking; we leave a permit, then look at in_reactor (a Dekker pair,
   // all sequentially consistent): one of us sees the other.
-  if (in_reactor.load(std::memory_order_seq_cst)) rt->io->wake();
+  if (in_reactor.load(std::memory_order_seq_cst))
+    rt->driver.load(std::memory_order_acquire)->wake();
 }
 
 void Worker::drain_inbox() {
@@ -219,7 +214,8 @@ void Worker::poll_tick() {
   if (next_timer.load(std::memory_order_relaxed) <= now_tick) poll_timers(this, now_tick, false);
   // I/O: a busy worker checks readiness without blocking at the same rate, so CPU-bound fibers
   // never starve I/O (unless one runs without ever yielding).
-  if (rt->io->registered()) rt->io->try_poll_nonblocking();
+  Driver* io = rt->driver.load(std::memory_order_acquire);
+  if (io != nullptr && io->registered()) io->try_poll_nonblocking();
 }
 
 // next_ready is the per-decision fast path (kept small and inline: the policy and one local pop);
@@ -521,7 +517,8 @@ TaskCore* Worker::find_work() {
   for (;;) {
     if (TaskCore* t = next_runnable()) return t;
     if (poll_all_timers(true)) continue;
-    if (rt->io->registered() && rt->io->try_poll_nonblocking() > 0) continue;
+    Driver* io = rt->driver.load(std::memory_order_acquire);
+    if (io != nullptr && io->registered() && io->try_poll_nonblocking() > 0) continue;
     if (TaskCore* t = steal()) {
       if (t->started || start_task(t)) return t;
       continue;
@@ -570,7 +567,7 @@ std::int64_t Worker::park_timeout_ns(bool watch) {
 void Worker::idle_wait() {
   snapshot_switches();
   for (int i = 0; i < kIdleSpinRounds; ++i) {
-    for (int k = 0; k < 32; ++k) cpu_relax();
+    for (int k = 0; k < 32; ++k) pause_cpu();
     if (has_visible_work() || rt->exit.load(std::memory_order_acquire)) return;
   }
   if (TaskCore* t = steal_stuck_run_next()) {
@@ -580,7 +577,8 @@ void Worker::idle_wait() {
   // With fds registered, one idle worker sleeps in the reactor instead of its Parker (the I/O
   // driver): timers and I/O then share one wait. in_reactor is set before joining the sleeper
   // list, so a waker that takes us off the list knows to wake the reactor.
-  const bool driver = rt->io->registered() && rt->io->try_acquire_blocking();
+  Driver* io = rt->driver.load(std::memory_order_acquire);
+  const bool driver = io != nullptr && io->registered() && io->try_acquire_blocking();
   if (driver) in_reactor.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> g(rt->idle_mu);
@@ -611,7 +609,7 @@ void Worker::idle_wait() {
     if (driver) {
       // A wake that came before in_reactor was visible left a permit in the Parker instead.
       const std::size_t woken =
-          rt->io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns(watch));
+          io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns(watch));
       in_reactor.store(false, std::memory_order_seq_cst);
       // Going back to work: another idle worker should take over the reactor.
       hand_off = woken > 0 || has_visible_work();
@@ -621,7 +619,7 @@ void Worker::idle_wait() {
     if (watch) rt->run_next_watcher.store(-1, std::memory_order_seq_cst);
   } else if (driver) {
     in_reactor.store(false, std::memory_order_seq_cst);
-    rt->io->release_blocking();
+    io->release_blocking();
   }
   // Leave the sleeper list if nobody took us off it (timeout, spurious wakeup or work found).
   {
