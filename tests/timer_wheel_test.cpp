@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "detail/timer_wheel.hpp"
+#include "time/timer_wheel.hpp"
 
 using spindle::detail::TimerEntry;
 using spindle::detail::TimerWheel;

@@ -76,7 +76,7 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
   for (std::uint32_t i = 0; i < cfg.worker_threads; ++i) {
     workers.push_back(std::make_unique<Worker>(this, i, cfg.queue_capacity));
   }
-  sleepers.reserve(cfg.worker_threads);
+  idle.sleepers.reserve(cfg.worker_threads);
 }
 
 RuntimeImpl::~RuntimeImpl() {
@@ -166,20 +166,6 @@ std::uint64_t RuntimeImpl::live_tasks() const noexcept {
   std::uint64_t spawned = ext_spawned.load(std::memory_order_seq_cst);
   for (auto& w : workers) spawned += w->counters.spawned.read();
   return spawned > finished ? spawned - finished : 0;
-}
-
-std::uint64_t RuntimeImpl::tick_of_deadline(std::uint64_t deadline_ns) const noexcept {
-  if (deadline_ns <= epoch_ns) return 0;
-  const std::uint64_t since = deadline_ns - epoch_ns;
-  return since / kTickNs + (since % kTickNs != 0 ? 1 : 0);
-}
-
-std::uint64_t RuntimeImpl::tick_of_now(std::uint64_t now_ns) const noexcept {
-  return now_ns <= epoch_ns ? 0 : (now_ns - epoch_ns) / kTickNs;
-}
-
-std::uint64_t RuntimeImpl::ns_of_tick(std::uint64_t tick) const noexcept {
-  return epoch_ns + tick * kTickNs;
 }
 
 RuntimeStats RuntimeImpl::stats() const {

@@ -63,25 +63,6 @@ WaitStatus thread_block(Waiter& w, std::uint64_t deadline_ns) noexcept {
   }
 }
 
-// Arms `entry` on `home`'s wheel for `deadline_tick`; false when that time has already passed.
-bool arm_timer(Worker* home, TimerEntry& entry, std::uint64_t deadline_tick) noexcept {
-  std::lock_guard<SpinLock> g(home->timer_lock);
-  if (deadline_tick <= home->wheel.elapsed()) return false;  // a worker has seen that time pass
-  entry.when = deadline_tick;
-  home->wheel.insert(&entry);  // any later tick: the wheel never lowers or wraps it
-  home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
-  return true;
-}
-
-// Unlinks `entry` if still pending; returns whether it was.
-bool disarm_timer(Worker* home, TimerEntry& entry) noexcept {
-  std::lock_guard<SpinLock> g(home->timer_lock);
-  if (!entry.linked()) return false;
-  home->wheel.remove(&entry);
-  home->next_timer.store(home->wheel.next_expiration(), std::memory_order_relaxed);
-  return true;
-}
-
 WaitStatus fiber_block(Waiter& w, TaskCore* self, std::uint64_t deadline_ns,
                        bool cancellable) noexcept {
   auto signaled = [&w] { return w.signaled.load(std::memory_order_acquire) != 0; };
@@ -106,15 +87,15 @@ WaitStatus fiber_block(Waiter& w, TaskCore* self, std::uint64_t deadline_ns,
   const std::uint64_t deadline_tick = home->rt->tick_of_deadline(deadline_ns);
   TimerEntry entry;
   entry.task = self;
-  if (!arm_timer(home, entry, deadline_tick)) return WaitStatus::Timeout;
+  if (!home->arm_timer(entry, deadline_tick)) return WaitStatus::Timeout;
   for (;;) {
     current_worker()->park_current();
     if (signaled()) {
-      disarm_timer(home, entry);
+      home->disarm_timer(entry);
       return WaitStatus::Signaled;
     }
     if (cancelled()) {
-      disarm_timer(home, entry);
+      home->disarm_timer(entry);
       return WaitStatus::Cancelled;
     }
     bool pending;

@@ -1,5 +1,7 @@
-// The worker loop: choosing the next fiber, switching, stealing, parking and timers.
-// docs/scheduler.md describes this file in prose.
+// The worker loop: choosing the next fiber (local queues, run-next slot, global queue, the priority
+// policy), starting and switching fibers, finishing them. Stealing is steal.cpp, idle workers
+// idle.cpp, the wake policy wake.cpp, timers time/timers.cpp. docs/scheduler.md describes these in
+// prose.
 #include <cxxabi.h>
 
 #include <algorithm>
@@ -17,14 +19,9 @@ namespace spindle::detail {
 namespace {
 constinit thread_local Worker* tls_worker = nullptr;
 
-// Spin rounds an idle worker makes (re-checking for work) before it parks its thread.
-constexpr int kIdleSpinRounds = 64;
 // Consecutive decisions the run-next slot may win while its level's local queue has other fibers:
 // a pair of fibers waking each other cannot starve the rest of their level.
 constexpr std::uint32_t kRunNextBurst = 4;
-// Bounds of the adaptive timer-poll interval, in scheduling decisions.
-constexpr std::uint32_t kMinPollEvery = 1;
-constexpr std::uint32_t kMaxPollEvery = 256;
 
 }  // namespace
 
@@ -110,19 +107,10 @@ void Worker::put_run_next(TaskCore* t) {
   // In case it does not, a sleeping watcher must exist to look at the slot later; if every other
   // worker sleeps and none watches, wake one (it watches when it parks again). The exchange above
   // and this read pair with the watcher's sleeper registration and slot reads (seq_cst).
-  if (multi_worker_stealing_ && rt->run_next_watcher.load(std::memory_order_seq_cst) < 0 &&
-      rt->num_sleeping.load(std::memory_order_seq_cst) > 0) {
+  if (multi_worker_stealing_ && rt->idle.run_next_watcher.load(std::memory_order_seq_cst) < 0 &&
+      rt->idle.num_sleeping.load(std::memory_order_seq_cst) > 0) {
     rt->notify_work();
   }
-}
-
-void Worker::wake_thread() noexcept {
-  parker.unpark();
-  // An idle worker holding the driver role sleeps in the reactor. It sets in_reactor, then looks
-  // for a Parker permit before blocking; we leave a permit, then look at in_reactor (a Dekker pair,
-  // all sequentially consistent): one of us sees the other.
-  if (in_reactor.load(std::memory_order_seq_cst))
-    rt->driver.load(std::memory_order_acquire)->wake();
 }
 
 void Worker::drain_inbox() {
@@ -192,30 +180,6 @@ TaskCore* Worker::take_global(int level) {
   // one).
   if (n > 1) rt->notify_work();
   return first;
-}
-
-void Worker::poll_tick() {
-  const std::uint64_t now = spindle_sys_monotonic_time_ns();
-  // Adapt how often we read the clock so that timers are checked about every poll_interval / 2.
-  // A gap longer than poll_interval itself (decisions got slow: long-running fibers) drops to
-  // checking on every decision at once, so a missed interval is never repeated while it adapts.
-  const std::uint64_t full = static_cast<std::uint64_t>(rt->cfg.poll_interval.count());
-  const std::uint64_t half = full / 2;
-  if (now - last_poll_ns_ > full) {
-    poll_every_ = kMinPollEvery;
-  } else if (now - last_poll_ns_ > half) {
-    poll_every_ = std::max(kMinPollEvery, poll_every_ / 2);
-  } else {
-    poll_every_ = std::min(kMaxPollEvery, poll_every_ * 2);
-  }
-  poll_countdown_ = poll_every_;
-  last_poll_ns_ = now;
-  const std::uint64_t now_tick = rt->tick_of_now(now);
-  if (next_timer.load(std::memory_order_relaxed) <= now_tick) poll_timers(this, now_tick, false);
-  // I/O: a busy worker checks readiness without blocking at the same rate, so CPU-bound fibers
-  // never starve I/O (unless one runs without ever yielding).
-  Driver* io = rt->driver.load(std::memory_order_acquire);
-  if (io != nullptr && io->registered()) io->try_poll_nonblocking();
 }
 
 // next_ready is the per-decision fast path (kept small and inline: the policy and one local pop);
@@ -402,117 +366,6 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
   std::terminate();  // unreachable: a finished fiber is never resumed
 }
 
-std::uint64_t Worker::help_grace_ticks() const noexcept {
-  return static_cast<std::uint64_t>(rt->cfg.poll_interval.count()) / RuntimeImpl::kTickNs + 1;
-}
-
-bool Worker::timer_due_for(const Worker& w, std::uint64_t now_tick) const noexcept {
-  const std::uint64_t next = w.next_timer.load(std::memory_order_relaxed);
-  if (next == TimerWheel::kNever) return false;
-  return next + (&w == this ? 0 : help_grace_ticks()) <= now_tick;
-}
-
-std::size_t Worker::poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only) {
-  if (try_only) {
-    if (!timer_lock.try_lock()) return 0;
-  } else {
-    timer_lock.lock();
-  }
-  TaskCore* ready = nullptr;
-  std::size_t woken = 0;
-  wheel.advance(now_tick, [&](TimerEntry* e) {
-    // Exactly one waker enqueues a parked fiber; the fiber re-checks its entry under this lock.
-    if (e->task->park.exchange(kParkNotified, std::memory_order_acq_rel) == kParkParked) {
-      e->task->next = ready;
-      ready = e->task;
-    }
-  });
-  next_timer.store(wheel.next_expiration(), std::memory_order_relaxed);
-  timer_lock.unlock();
-  while (ready != nullptr) {
-    TaskCore* t = ready;
-    ready = t->next;
-    t->next = nullptr;
-    runner->make_ready(t);
-    ++woken;
-  }
-  if (woken > 0) {
-    runner->counters.timers_fired.add(woken);
-    if (rt->cfg.enable_work_stealing && woken > 1) rt->notify_work();
-  }
-  return woken;
-}
-
-bool Worker::poll_all_timers(bool force) {
-  const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
-  bool any = false;
-  // Our own wheel first; then help with any other worker's due timers (it may be busy in a long
-  // fiber).
-  if (next_timer.load(std::memory_order_relaxed) <= now_tick) {
-    any |= poll_timers(this, now_tick, !force) > 0;
-  }
-  // Help only a worker that is overdue (stuck in a long fiber): an owner that keeps up would
-  // otherwise contend with us for its wheel lock. has_visible_work and park_timeout_ns use the same
-  // rule.
-  for (auto& w : rt->workers) {
-    if (w.get() != this && timer_due_for(*w, now_tick)) {
-      any |= w->poll_timers(this, now_tick, true) > 0;
-    }
-  }
-  return any;
-}
-
-TaskCore* Worker::steal() {
-  const std::size_t n = rt->workers.size();
-  // In migrate_every_switch mode the inboxes spread the work, and a thief could take a fiber back
-  // to the worker it just left.
-  if (n < 2 || !rt->cfg.enable_work_stealing || migrate_mode_) return nullptr;
-  const std::size_t start = splitmix(rng_) % n;
-  // Highest priority first across all victims, then the victim's queue at that level.
-  for (int level = kTaskPriorityLevels - 1; level >= 0; --level) {
-    for (std::size_t i = 0; i < n; ++i) {
-      Worker* v = rt->workers[(start + i) % n].get();
-      if (v == this || v->queues[level].empty()) continue;
-      TaskCore* first = nullptr;
-      std::size_t got = v->queues[level].steal_half_into(queues[level], &first);
-      if (got > 0) {
-        if (got > 1) local_bits_ |= 1u << level;
-        counters.steals.add();
-        counters.stolen.add(got);
-        if (got > 1) rt->notify_work();  // there is more to share
-        return first;
-      }
-    }
-  }
-  return nullptr;
-}
-
-void Worker::snapshot_switches() {
-  const std::size_t n = rt->workers.size();
-  seen_switches_.resize(n);
-  for (std::size_t i = 0; i < n; ++i) seen_switches_[i] = rt->workers[i]->counters.switches.read();
-}
-
-TaskCore* Worker::steal_stuck_run_next() {
-  // A victim that switched no fiber since snapshot_switches (a whole idle spin of ours) is running
-  // one long fiber: the fiber in its slot would otherwise wait for that one to block or end.
-  const std::size_t n = rt->workers.size();
-  if (n < 2 || !rt->cfg.enable_work_stealing || migrate_mode_ || seen_switches_.size() != n) {
-    return nullptr;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    Worker* v = rt->workers[i].get();
-    if (v == this || v->run_next.load(std::memory_order_relaxed) == nullptr) continue;
-    if (v->counters.switches.read() != seen_switches_[i]) continue;
-    if (TaskCore* t = v->run_next.exchange(nullptr, std::memory_order_acquire)) {
-      counters.steals.add();
-      counters.stolen.add();
-      return t;
-    }
-  }
-  return nullptr;
-}
-
 TaskCore* Worker::find_work() {
   for (;;) {
     if (TaskCore* t = next_runnable()) return t;
@@ -525,112 +378,6 @@ TaskCore* Worker::find_work() {
     }
     return nullptr;
   }
-}
-
-bool Worker::has_visible_work() {
-  // The counts, not the mask: this check pairs with the pushers' count update (Dekker, see
-  // idle_wait).
-  if (rt->global.size() != 0 || local_mask() != 0) return true;
-  if (run_next.load(std::memory_order_acquire) != nullptr) return true;
-  if (inbox_full.load(std::memory_order_acquire)) return true;
-  if (rt->cfg.enable_work_stealing) {
-    for (auto& w : rt->workers) {
-      if (w.get() == this) continue;
-      for (auto& q : w->queues) {
-        if (!q.empty()) return true;
-      }
-    }
-  }
-  const std::uint64_t now_tick = rt->tick_of_now(spindle_sys_monotonic_time_ns());
-  for (auto& w : rt->workers) {
-    if (timer_due_for(*w, now_tick)) return true;
-  }
-  return false;
-}
-
-std::int64_t Worker::park_timeout_ns(bool watch) {
-  std::uint64_t earliest = TimerWheel::kNever;
-  for (auto& w : rt->workers) {
-    const std::uint64_t next = w->next_timer.load(std::memory_order_relaxed);
-    if (next == TimerWheel::kNever) continue;
-    earliest = std::min(earliest, w.get() == this ? next : next + help_grace_ticks());
-  }
-  const std::int64_t watch_ns =
-      watch ? static_cast<std::int64_t>(rt->cfg.poll_interval.count()) : -1;
-  if (earliest == TimerWheel::kNever) return watch_ns;
-  const std::uint64_t now = spindle_sys_monotonic_time_ns();
-  const std::uint64_t at = rt->ns_of_tick(earliest);
-  const std::int64_t timer_ns = at > now ? static_cast<std::int64_t>(at - now) : 0;
-  return watch_ns >= 0 ? std::min(timer_ns, watch_ns) : timer_ns;
-}
-
-void Worker::idle_wait() {
-  snapshot_switches();
-  for (int i = 0; i < kIdleSpinRounds; ++i) {
-    for (int k = 0; k < 32; ++k) pause_cpu();
-    if (has_visible_work() || rt->exit.load(std::memory_order_acquire)) return;
-  }
-  if (TaskCore* t = steal_stuck_run_next()) {
-    push_local(t);  // the run loop takes it next
-    return;
-  }
-  // With fds registered, one idle worker sleeps in the reactor instead of its Parker (the I/O
-  // driver): timers and I/O then share one wait. in_reactor is set before joining the sleeper
-  // list, so a waker that takes us off the list knows to wake the reactor.
-  Driver* io = rt->driver.load(std::memory_order_acquire);
-  const bool driver = io != nullptr && io->registered() && io->try_acquire_blocking();
-  if (driver) in_reactor.store(true, std::memory_order_seq_cst);
-  {
-    std::lock_guard<std::mutex> g(rt->idle_mu);
-    rt->sleepers.push_back(index);
-    rt->num_sleeping.fetch_add(1, std::memory_order_seq_cst);
-  }
-  rt->full_fence();
-  bool work = has_visible_work() || rt->exit.load(std::memory_order_acquire);
-  bool hand_off = false;
-  // Watch the run-next slots (park at most poll_interval) while another worker is awake or a slot
-  // is full: that worker may be stuck in a long fiber with a woken one in its slot. One watcher is
-  // enough; with every worker asleep and the slots empty nobody watches (an idle runtime sleeps).
-  bool watch = false;
-  if (!work && multi_worker_stealing_) {
-    bool slots = false;
-    for (auto& w : rt->workers) slots |= w->run_next.load(std::memory_order_seq_cst) != nullptr;
-    const bool others_awake = rt->num_sleeping.load(std::memory_order_seq_cst) < rt->workers.size();
-    int none = -1;
-    watch =
-        (slots || others_awake) && rt->run_next_watcher.compare_exchange_strong(
-                                       none, static_cast<int>(index), std::memory_order_seq_cst);
-  }
-  if (!work) {
-    // Going to sleep: return the memory of stacks waiting in this worker's release batch first.
-    rt->stacks.trim(index);
-    counters.parks.add();
-    if (rt->debug) log_debug(rt, "worker %u: park%s", index, driver ? " in the reactor" : "");
-    if (driver) {
-      // A wake that came before in_reactor was visible left a permit in the Parker instead.
-      const std::size_t woken =
-          io->poll_blocking(parker.try_consume() ? 0 : park_timeout_ns(watch));
-      in_reactor.store(false, std::memory_order_seq_cst);
-      // Going back to work: another idle worker should take over the reactor.
-      hand_off = woken > 0 || has_visible_work();
-    } else {
-      parker.park(park_timeout_ns(watch));
-    }
-    if (watch) rt->run_next_watcher.store(-1, std::memory_order_seq_cst);
-  } else if (driver) {
-    in_reactor.store(false, std::memory_order_seq_cst);
-    io->release_blocking();
-  }
-  // Leave the sleeper list if nobody took us off it (timeout, spurious wakeup or work found).
-  {
-    std::lock_guard<std::mutex> g(rt->idle_mu);
-    auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), index);
-    if (it != rt->sleepers.end()) {
-      rt->sleepers.erase(it);
-      rt->num_sleeping.fetch_sub(1, std::memory_order_relaxed);
-    }
-  }
-  if (hand_off) rt->notify_work();
 }
 
 void Worker::run() {

@@ -1,4 +1,4 @@
-// sched/detail/eh_state.hpp (internal): per-fiber C++ exception-handling state.
+// sched/core/detail/eh_state.hpp (internal): per-fiber C++ exception-handling state.
 //
 // The Itanium C++ ABI keeps, per OS thread, the chain of exceptions currently being handled (caught
 // and not yet finished) and the count of exceptions in flight (std::uncaught_exceptions). A fiber

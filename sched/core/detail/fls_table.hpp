@@ -1,5 +1,5 @@
-// sched/detail/fls_table.hpp (internal): the fiber-local values of one fiber (or of one OS thread
-// outside fibers), indexed by FlsKey::index.
+// sched/core/detail/fls_table.hpp (internal): the fiber-local values of one fiber (or of one OS
+// thread outside fibers), indexed by FlsKey::index.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// sched/detail/global_queue.hpp (internal): the global injection queue, one Boost.Lockfree MPMC
-// queue per priority level. Each element is a chain of tasks linked through TaskCore::next, so a
-// full local queue moves half of itself in one push and an idle worker takes a whole batch in one
+// sched/core/detail/global_queue.hpp (internal): the global injection queue, one Boost.Lockfree
+// MPMC queue per priority level. Each element is a chain of tasks linked through TaskCore::next, so
+// a full local queue moves half of itself in one push and an idle worker takes a whole batch in one
 // pop.
 #pragma once
 

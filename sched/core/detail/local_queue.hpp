@@ -1,4 +1,4 @@
-// sched/detail/local_queue.hpp (internal): a worker's bounded FIFO run queue with steal-half.
+// sched/core/detail/local_queue.hpp (internal): a worker's bounded FIFO run queue with steal-half.
 //
 // CONTRACT:
 //   LocalQueue<T> holds pointers (T is a pointer type; nullptr is never stored).

@@ -1,4 +1,4 @@
-// sched/detail/priority_policy.hpp (internal): which ready queue a worker serves next.
+// sched/core/detail/priority_policy.hpp (internal): which ready queue a worker serves next.
 //
 // The policy sees two 4-bit masks, one bit per TaskPriority level with ready tasks: the worker's
 // own local queues and the global injection queues. It is pure bookkeeping (no queues, no atomics)

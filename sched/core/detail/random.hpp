@@ -1,4 +1,4 @@
-// sched/detail/random.hpp (internal): the runtime's small pseudo-random generator.
+// sched/core/detail/random.hpp (internal): the runtime's small pseudo-random generator.
 #pragma once
 
 #include <cstdint>

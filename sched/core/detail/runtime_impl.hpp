@@ -1,9 +1,17 @@
-// sched/detail/runtime_impl.hpp (internal): the runtime's state and the worker that runs fibers.
+// sched/core/detail/runtime_impl.hpp (internal): the runtime's state and the worker that runs
+// fibers. Private to sched/core (sync/ and io/ use spindle/detail/sched_hooks.hpp). Where each part
+// lives:
 //
-//   runtime.cpp  AsyncRuntime, config validation, lifecycle (start, shutdown), stats
-//   worker.cpp   the worker loop: choosing the next fiber, switching, stealing, parking, timers
-//   task.cpp     the task lifecycle: spawn, completion, join, cancel, free
-//   this_fiber.cpp  what a fiber does to itself: yield, sleep, id, cancellation checks
+//   runtime.cpp      AsyncRuntime, config validation, lifecycle (start, shutdown), stats
+//   worker.cpp       the worker loop: choosing the next fiber, starting, switching, finishing
+//   steal.cpp        stealing from other workers' queues and stuck run-next slots
+//   idle.cpp         idle workers: spin, park (Parker or the I/O driver), wake_thread
+//   wake.cpp         the wake policy: submit, schedule, unpark_task, notify_work
+//   time/timers.cpp  ticks, arm/disarm, firing due timers; time/timer_wheel.cpp the wheel
+//   task.cpp         the task lifecycle: spawn, completion, join, cancel, free
+//   wait.cpp         the parking layer under every blocking primitive
+//   this_fiber.cpp   what a fiber does to itself: yield, sleep, id, cancellation checks
+//   hooks.cpp        the seam for sync/ and io/
 #pragma once
 
 #include <atomic>
@@ -21,7 +29,6 @@
 #include "detail/priority_policy.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/task_core.hpp"
-#include "detail/timer_wheel.hpp"
 #include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
 #include "spindle/detail/sched_hooks.hpp"
@@ -29,6 +36,7 @@
 #include "spindle/fiber/stack_pool.hpp"
 #include "spindle/platform/parker.hpp"
 #include "spindle/stats.hpp"
+#include "time/timer_wheel.hpp"
 
 namespace spindle::detail {
 
@@ -106,6 +114,11 @@ class Worker {
   // calling worker `runner`. Returns how many fibers it woke. Any worker may call it (the wheel is
   // locked).
   std::size_t poll_timers(Worker* runner, std::uint64_t now_tick, bool try_only);
+  // arm_timer links `entry` (its task set) into this worker's wheel for `deadline_tick`; false
+  // when that tick has already passed (any thread; the wheel is locked).
+  bool arm_timer(TimerEntry& entry, std::uint64_t deadline_tick) noexcept;
+  // disarm_timer unlinks `entry` if it is still pending; returns whether it was.
+  bool disarm_timer(TimerEntry& entry) noexcept;
 
   RuntimeImpl* const rt;
   const std::uint32_t index;
@@ -186,6 +199,17 @@ class Worker {
   std::vector<TaskCore*> scratch_;
 
   friend void fiber_entry(boost::context::detail::transfer_t t) noexcept;
+};
+
+// IdleWorkers is the runtime's sleeper state: which workers are parked, and which one watches the
+// run-next slots of busy workers.
+struct IdleWorkers {
+  std::mutex mu;
+  std::vector<std::uint32_t> sleepers;  // parked worker indexes, a stack (under mu)
+  std::atomic<std::uint32_t> num_sleeping{0};
+  // run_next_watcher is the index of the one sleeping worker that parks with a timeout of at most
+  // poll_interval so that a run-next slot of a stuck worker is looked at (or -1: none).
+  std::atomic<int> run_next_watcher{-1};
 };
 
 // current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with
@@ -270,13 +294,8 @@ class RuntimeImpl {
   // to join the workers. Throws std::logic_error from one of this runtime's fibers.
   bool stop_within(std::chrono::nanoseconds timeout);
 
-  // Idle workers: a stack of parked worker indexes.
-  std::mutex idle_mu;
-  std::vector<std::uint32_t> sleepers;
-  std::atomic<std::uint32_t> num_sleeping{0};
-  // run_next_watcher is the index of the one sleeping worker that parks with a timeout of at most
-  // poll_interval so that a run-next slot of a stuck worker is looked at (or -1: none).
-  std::atomic<int> run_next_watcher{-1};
+  // Idle workers (idle.cpp parks them, wake.cpp wakes them): all the sleeper state.
+  IdleWorkers idle;
 
   std::atomic<std::uint64_t> ext_spawned{0};  // spawns from outside the runtime's workers
   // external_wakers counts schedule() calls from outside this runtime's workers that are still

@@ -1,4 +1,4 @@
-// sched/detail/task_binding.hpp (internal): what ties a task to cancellation tokens and to the
+// sched/core/detail/task_binding.hpp (internal): what ties a task to cancellation tokens and to the
 // runtime's cleanup accounting. Allocated only for tasks that need it (bound, cleanup, or asked for
 // their own token); most tasks have none.
 #pragma once

@@ -1,4 +1,4 @@
-// sched/detail/task_core.hpp (internal): the runtime's private part of a task control block.
+// sched/core/detail/task_core.hpp (internal): the runtime's private part of a task control block.
 //
 // Memory layout of one task, one allocation:  [ TaskCore | TaskImpl<F, R> ]. The TaskImpl (public
 // detail::TaskBase) sits kCoreSize bytes after the TaskCore, so each converts to the other by

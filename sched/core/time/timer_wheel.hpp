@@ -1,4 +1,4 @@
-// sched/detail/timer_wheel.hpp (internal): a hierarchical timing wheel of intrusive entries.
+// sched/core/time/timer_wheel.hpp (internal): a hierarchical timing wheel of intrusive entries.
 //
 // Time is counted in ticks. Six levels of 64 slots: level L slots each span 64^L ticks, so the
 // levels cover one aligned window of 64^6 ticks (about 199 days at 250 us a tick); insert, remove

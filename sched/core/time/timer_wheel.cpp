@@ -1,5 +1,5 @@
-// Hierarchical timing wheel (see detail/timer_wheel.hpp).
-#include "detail/timer_wheel.hpp"
+// Hierarchical timing wheel (see time/timer_wheel.hpp).
+#include "time/timer_wheel.hpp"
 
 #include <bit>
 
