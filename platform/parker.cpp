@@ -1,11 +1,8 @@
-// Parker: futex on Linux, mutex + condition variable elsewhere.
+// Parker: the futex wrapper (futex.hpp) on Linux, mutex + condition variable elsewhere.
 #include "spindle/platform/parker.hpp"
 
 #if defined(__linux__)
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
+#include "spindle/platform/futex.hpp"
 #else
 #include <chrono>
 #endif
@@ -27,23 +24,14 @@ void Parker::park(std::int64_t timeout_ns) noexcept {
     state_.exchange(kEmpty, std::memory_order_acquire);
     return;
   }
-  struct timespec ts;
-  struct timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
-    tsp = &ts;
-  }
   // Sleeps only while the word still says kParked; unpark() changes it first, so no wakeup is lost.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, kParked, tsp,
-          nullptr, 0);
+  futex_wait(&state_, kParked, timeout_ns);
   state_.exchange(kEmpty, std::memory_order_acquire);
 }
 
 void Parker::unpark() noexcept {
   if (state_.exchange(kNotified, std::memory_order_seq_cst) == kParked) {
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+    futex_wake_one(&state_);
   }
 }
 

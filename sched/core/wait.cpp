@@ -1,5 +1,6 @@
 // The parking layer under every blocking primitive (see spindle/detail/wait.hpp): fibers park on
-// their worker (with a timer-wheel entry for deadlines), OS threads sleep on a futex.
+// their worker (with a timer-wheel entry for deadlines), OS threads sleep on a futex
+// (spindle/platform/futex.hpp).
 #include "spindle/detail/wait.hpp"
 
 #include <cerrno>
@@ -8,14 +9,9 @@
 #include <mutex>
 
 #include "detail/runtime_impl.hpp"
+#include "spindle/platform/futex.hpp"
 #include "spindle/sys.h"
 #include "spindle/task.hpp"
-
-#if defined(__linux__)
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace spindle::detail {
 
@@ -26,40 +22,11 @@ TaskCore* calling_task() noexcept {
   return w != nullptr ? w->current : nullptr;
 }
 
-#if defined(__linux__)
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint64_t deadline_ns) noexcept {
-  auto* addr = reinterpret_cast<std::uint32_t*>(word);
-  if (deadline_ns == kNoDeadline) {
-    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, 0u, nullptr, nullptr, 0);
-    return;
-  }
-  // An absolute CLOCK_MONOTONIC deadline: no drift across spurious wakeups.
-  struct timespec ts;
-  ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000u);
-  ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000u);
-  syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, 0u, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
-}
-void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
-  // `word` may belong to a waiter that has already returned: FUTEX_WAKE only hashes the address,
-  // it never reads or writes the memory.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
-}
-#endif
-
 WaitStatus thread_block(Waiter& w, std::uint64_t deadline_ns) noexcept {
   for (;;) {
     if (w.signaled.load(std::memory_order_acquire) != 0) return WaitStatus::Signaled;
     if (deadline_ns != kNoDeadline && now_ns() >= deadline_ns) return WaitStatus::Timeout;
-#if defined(__linux__)
-    futex_wait(&w.signaled, deadline_ns);
-#else
-    if (deadline_ns == kNoDeadline) {
-      w.signaled.wait(0, std::memory_order_acquire);
-    } else {
-      spindle_sys_sleep_ms(1);  // no timed atomic wait in C++20: poll the deadline
-    }
-#endif
+    platform::futex_wait_until(&w.signaled, 0, deadline_ns);
   }
 }
 
@@ -142,14 +109,10 @@ void wait_signal(Waiter& w) noexcept {
     task_unref(t);
     return;
   }
-#if defined(__linux__)
+  // The waiter may return as soon as it sees the store: futex_wake_one only uses the address.
   std::atomic<std::uint32_t>* word = &w.signaled;
   word->store(1, std::memory_order_release);
-  futex_wake(word);
-#else
-  w.signaled.store(1, std::memory_order_release);
-  w.signaled.notify_one();  // the waiter cannot return before this: it waits on this word
-#endif
+  platform::futex_wake_one(word);
 }
 
 bool cancel_pending() noexcept {

@@ -258,25 +258,12 @@ WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns) {
     try {
       reactor_->arm(s->fd, s, bit);
     } catch (...) {
-      s->lock.lock();
-      const bool linked = node.linked;
-      if (linked) s->waiters[dir].remove(&node);
-      s->lock.unlock();
-      if (!linked) wait_settle(w);
+      withdraw_or_settle(w, node, s->lock, s->waiters[dir]);
       throw;
     }
   }
-  const WaitStatus st = wait_block(w, deadline_ns, true);
-  if (st == WaitStatus::Signaled) return st;
-  s->lock.lock();
-  if (node.linked) {
-    s->waiters[dir].remove(&node);
-    s->lock.unlock();
-    return st;
-  }
-  s->lock.unlock();
-  wait_settle(w);  // the driver claimed us meanwhile: take the wakeup
-  return WaitStatus::Signaled;
+  // A poll that claimed us meanwhile wins: take the wakeup.
+  return wait_or_withdraw(w, node, s->lock, s->waiters[dir], deadline_ns, true);
 }
 
 namespace {

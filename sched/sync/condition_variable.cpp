@@ -14,29 +14,14 @@ void ConditionVariable::enqueue(WaitNode& n) noexcept {
 }
 
 void ConditionVariable::remove(detail::Waiter& w, WaitNode& n) noexcept {
-  wl_.lock();
-  if (n.linked) {
-    waiters_.remove(&n);
-    wl_.unlock();
-    return;
-  }
-  wl_.unlock();
-  detail::wait_settle(w);  // a notify claimed it: let its signal arrive before `w` goes away
+  // A notify that claimed it: let its signal arrive before `w` goes away.
+  detail::withdraw_or_settle(w, n, wl_, waiters_);
 }
 
 WaitStatus ConditionVariable::block(detail::Waiter& w, WaitNode& n,
                                     std::uint64_t deadline_ns) noexcept {
-  const WaitStatus st = detail::wait_block(w, deadline_ns, true);
-  if (st == WaitStatus::Signaled) return st;
-  wl_.lock();
-  if (n.linked) {
-    waiters_.remove(&n);
-    wl_.unlock();
-    return st;
-  }
-  wl_.unlock();
-  detail::wait_settle(w);
-  return WaitStatus::Signaled;  // notified in the same instant: the notification wins
+  // Notified in the same instant as a timeout or cancellation: the notification wins.
+  return detail::wait_or_withdraw(w, n, wl_, waiters_, deadline_ns, true);
 }
 
 void ConditionVariable::notify_one() noexcept {

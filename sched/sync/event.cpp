@@ -43,19 +43,8 @@ bool Event::wait_slow(std::uint64_t deadline_ns) {
   waiters_.push_back(&node);
   wl_.unlock();
 
-  const WaitStatus st = detail::wait_block(w, deadline_ns, true);
-  if (st != WaitStatus::Signaled) {
-    wl_.lock();
-    if (node.linked) {
-      waiters_.remove(&node);
-      wl_.unlock();
-      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
-      return false;
-    }
-    wl_.unlock();
-    detail::wait_settle(w);
-  }
-  return true;
+  return detail::signaled_or_throw(
+      detail::wait_or_withdraw(w, node, wl_, waiters_, deadline_ns, true));
 }
 
 }  // namespace spindle

@@ -104,20 +104,12 @@ bool Mutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
     }
     wl_.unlock();
 
-    WaitStatus st = detail::wait_block(w, deadline_ns, cancellable);
-    if (st != WaitStatus::Signaled) {
-      wl_.lock();
-      if (node.linked) {
-        waiters_.remove(&node);
-        if (waiters_.empty()) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
-        wl_.unlock();
-        if (st == WaitStatus::Cancelled) detail::throw_cancelled();
-        return false;
-      }
-      // An unlock popped us meanwhile: wait for its signal, then act on it.
-      wl_.unlock();
-      detail::wait_settle(w);
-    }
+    // An unlock that popped us meanwhile wins: act on its signal below.
+    const WaitStatus st =
+        detail::wait_or_withdraw(w, node, wl_, waiters_, deadline_ns, cancellable, [this] {
+          if (waiters_.empty()) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
+        });
+    if (st != WaitStatus::Signaled) return detail::signaled_or_throw(st);
     if (node.data == kGranted) return true;  // handed over: we own it
     if (retry_after_wake()) return true;
     ++lost;

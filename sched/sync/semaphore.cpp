@@ -107,20 +107,11 @@ bool Semaphore::acquire_slow(std::uint64_t deadline_ns) {
   waiters_.push_back(&node);
   wl_.unlock();
 
-  const WaitStatus st = detail::wait_block(w, deadline_ns, true);
-  if (st != WaitStatus::Signaled) {
-    wl_.lock();
-    if (node.linked) {
-      waiters_.remove(&node);
-      if (waiters_.empty()) count_.store(0, std::memory_order_relaxed);
-      wl_.unlock();
-      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
-      return false;
-    }
-    wl_.unlock();
-    detail::wait_settle(w);  // a release handed us a permit meanwhile: keep it
-  }
-  return true;
+  // A release that handed us a permit meanwhile wins: we keep it.
+  return detail::signaled_or_throw(
+      detail::wait_or_withdraw(w, node, wl_, waiters_, deadline_ns, true, [this] {
+        if (waiters_.empty()) count_.store(0, std::memory_order_relaxed);
+      }));
 }
 
 }  // namespace spindle

@@ -152,20 +152,12 @@ bool SharedMutex::lock_shared_slow(std::uint64_t deadline_ns, bool cancellable) 
   readers_.push_back(&node);
   wl_.unlock();
 
-  const WaitStatus st = detail::wait_block(w, deadline_ns, cancellable);
-  if (st != WaitStatus::Signaled) {
-    wl_.lock();
-    if (node.linked) {
-      readers_.remove(&node);
-      if (readers_.empty()) state_.fetch_and(~kReaderWaiting, std::memory_order_relaxed);
-      wl_.unlock();
-      if (st == WaitStatus::Cancelled) detail::throw_cancelled();
-      return false;
-    }
-    wl_.unlock();
-    detail::wait_settle(w);
-  }
-  return true;  // handed over: counted among the readers inside
+  // Signaled (possibly in the same instant as a timeout): handed over, counted among the readers
+  // inside.
+  return detail::signaled_or_throw(
+      detail::wait_or_withdraw(w, node, wl_, readers_, deadline_ns, cancellable, [this] {
+        if (readers_.empty()) state_.fetch_and(~kReaderWaiting, std::memory_order_relaxed);
+      }));
 }
 
 void SharedMutex::unlock_slow() noexcept {

@@ -374,16 +374,10 @@ class Channel {
     node.slot = &v;
     sendq_.push_back(&node);
     lock_.unlock();
-    const detail::WaitStatus s = detail::wait_block(w, deadline, true);
+    // A receiver or close() that claimed the node completes it, even after a timeout.
+    const detail::WaitStatus s = detail::wait_or_withdraw(w, node, lock_, sendq_, deadline, true);
     if (s != detail::WaitStatus::Signaled) {
-      lock_.lock();
-      if (node.linked) {
-        sendq_.remove(&node);
-        lock_.unlock();
-        return s == detail::WaitStatus::Timeout ? ChannelError::Timeout : ChannelError::Cancelled;
-      }
-      lock_.unlock();
-      detail::wait_settle(w);  // a receiver or close() claimed the node: it completes it
+      return s == detail::WaitStatus::Timeout ? ChannelError::Timeout : ChannelError::Cancelled;
     }
     if (node.data == detail::kChanDone) return {};
     return ChannelError::Closed;
@@ -434,16 +428,10 @@ class Channel {
     node.slot = slot.bytes;
     recvq_.push_back(&node);
     lock_.unlock();
-    const detail::WaitStatus s = detail::wait_block(w, deadline, true);
+    // A sender or close() that claimed the node completes it, even after a timeout.
+    const detail::WaitStatus s = detail::wait_or_withdraw(w, node, lock_, recvq_, deadline, true);
     if (s != detail::WaitStatus::Signaled) {
-      lock_.lock();
-      if (node.linked) {
-        recvq_.remove(&node);
-        lock_.unlock();
-        return s == detail::WaitStatus::Timeout ? ChannelError::Timeout : ChannelError::Cancelled;
-      }
-      lock_.unlock();
-      detail::wait_settle(w);  // a sender or close() claimed the node: it completes it
+      return s == detail::WaitStatus::Timeout ? ChannelError::Timeout : ChannelError::Cancelled;
     }
     if (node.data == detail::kChanDone) return take(slot);
     return ChannelError::Closed;

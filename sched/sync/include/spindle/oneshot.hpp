@@ -220,15 +220,12 @@ class OneshotReceiver {
     detail::WaitNode node(&w);
     s_->waiters.push_back(&node);
     s_->lock.unlock();
-    const detail::WaitStatus st = detail::wait_block(w, deadline, true);
-    s_->lock.lock();
-    if (st != detail::WaitStatus::Signaled && node.linked) {
-      s_->waiters.remove(&node);
-      s_->lock.unlock();
+    // Claimed by send or by the sender's drop (even after a timeout): it signals.
+    const detail::WaitStatus st =
+        detail::wait_or_withdraw(w, node, s_->lock, s_->waiters, deadline, true);
+    if (st != detail::WaitStatus::Signaled) {
       return st == detail::WaitStatus::Timeout ? ChannelError::Timeout : ChannelError::Cancelled;
     }
-    s_->lock.unlock();
-    detail::wait_settle(w);  // claimed by send or by the sender's drop: it signals
     return take();
   }
 

@@ -163,6 +163,50 @@ inline void wait_settle(Waiter& w) noexcept {
 // wait_signal wakes `w` (any thread, never blocks). After it returns `w` may already be gone.
 void wait_signal(Waiter& w) noexcept;
 
+// withdraw_or_settle is the end of a wait that timed out or was cancelled (the protocol above): it
+// takes `lock` and, if `n` (of waiter `w`) is still linked in `list`, unlinks it, runs
+// `on_withdraw()` still under `lock` (e.g. to clear a has-waiters bit) and returns true; if a waker
+// claimed `n` meanwhile it waits for that waker's signal (wait_settle) and returns false: the
+// wait succeeded after all, and whatever was handed over through `n` is kept. `on_withdraw` must
+// not throw.
+template <class Lock, class List, class OnWithdraw>
+bool withdraw_or_settle(Waiter& w, WaitNode& n, Lock& lock, List& list,
+                        OnWithdraw&& on_withdraw) noexcept {
+  lock.lock();
+  if (n.linked) {
+    list.remove(&n);
+    on_withdraw();
+    lock.unlock();
+    return true;
+  }
+  lock.unlock();
+  wait_settle(w);
+  return false;
+}
+template <class Lock, class List>
+bool withdraw_or_settle(Waiter& w, WaitNode& n, Lock& lock, List& list) noexcept {
+  return withdraw_or_settle(w, n, lock, list, [] {});
+}
+
+// wait_or_withdraw is the blocking tail every primitive shares: `n` (of waiter `w`) is linked in
+// `list`, which `lock` guards, and `lock` is released. It blocks (wait_block) until signaled,
+// `deadline_ns` passes or, when `cancellable`, the fiber is cancelled; on timeout or cancellation
+// it withdraws `n` (withdraw_or_settle, running `on_withdraw` under `lock`) and returns Timeout or
+// Cancelled, unless a waker claimed `n` first: then it returns Signaled. Never throws.
+template <class Lock, class List, class OnWithdraw>
+WaitStatus wait_or_withdraw(Waiter& w, WaitNode& n, Lock& lock, List& list,
+                            std::uint64_t deadline_ns, bool cancellable,
+                            OnWithdraw&& on_withdraw) noexcept {
+  const WaitStatus st = wait_block(w, deadline_ns, cancellable);
+  if (st == WaitStatus::Signaled) return st;
+  return withdraw_or_settle(w, n, lock, list, on_withdraw) ? st : WaitStatus::Signaled;
+}
+template <class Lock, class List>
+WaitStatus wait_or_withdraw(Waiter& w, WaitNode& n, Lock& lock, List& list,
+                            std::uint64_t deadline_ns, bool cancellable) noexcept {
+  return wait_or_withdraw(w, n, lock, list, deadline_ns, cancellable, [] {});
+}
+
 // yield_before_park lets the other ready fibers of the calling fiber's worker run once before the
 // caller would park (the partner it waits for may be one of them). Unlike this_fiber::yield the
 // caller comes back right after the fiber that runs now switches away (it takes the worker's
@@ -175,6 +219,12 @@ void yield_before_park() noexcept;
 bool cancel_pending() noexcept;
 // throw_cancelled throws spindle::Cancelled.
 [[noreturn]] void throw_cancelled();
+// signaled_or_throw turns a wait's status into a timed call's result: true when signaled, false on
+// timeout; throws spindle::Cancelled when cancelled.
+inline bool signaled_or_throw(WaitStatus st) {
+  if (st == WaitStatus::Cancelled) throw_cancelled();
+  return st == WaitStatus::Signaled;
+}
 
 // deadline_passed says whether a *_for / *_until deadline is already over (a zero or negative
 // timeout): such a call can fail at once without registering as a waiter.
