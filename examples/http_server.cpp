@@ -2,13 +2,23 @@
 // fiber per connection, plain blocking code.
 //
 //   http_server [--port=N] [--host=IP] [--workers=N] [--reactor=auto|epoll|libuv]
+//               [--max-body=BYTES] [--request-timeout-ms=N]
 //
 // Prints `listening port=<n>` (flushed) once it accepts connections; SIGINT/SIGTERM stop it
-// (status 0). HTTP/1.1 keep-alive (HTTP/1.0 only with "Connection: keep-alive"), pipelined
-// requests (all complete requests in the buffer are answered with one write), requests split
-// across reads, request bodies by Content-Length (read and ignored), "Connection: close". Chunked
-// request bodies get 501, malformed requests 400, headers over 64 KiB 431; each closes the
-// connection. An idle connection is closed after 30 s.
+// (status 0); a bad argument prints usage naming it (status 2). HTTP/1.1 keep-alive (HTTP/1.0 only
+// with "Connection: keep-alive"), pipelined requests (all complete requests in the buffer are
+// answered with one write), requests split across reads, "Connection: close". The request head is
+// parsed by examples/http_parser.hpp (its rules and size limits are listed there). Request bodies
+// by Content-Length are counted and dropped as they arrive, never stored: a connection holds at
+// most one unfinished head (64 KiB) plus one 16 KiB read, whatever the client declares.
+//
+// Answered with an error, then closed: a malformed head or Content-Lengths that differ 400, a
+// request not all in (head and body) 10 s after its first byte 408 (--request-timeout-ms), a body
+// over 1 MiB 413 (--max-body), a head over 64 KiB or with over 100 header fields 431, chunked (any
+// Transfer-Encoding) 501. A keep-alive connection idle for 30 s between requests is closed, and so
+// is one whose client does not take its responses within 30 s. When the server closes, it shuts
+// down its sending side and drops what the client still sends until the client's end of stream,
+// for at most 1 s, so that the last response is not lost to a reset.
 //
 //   wrk -c100 -t1 -d5s http://127.0.0.1:<n>/
 #include <spindle/net/tcp_listener.hpp>
@@ -16,35 +26,71 @@
 #include <spindle/shutdown.hpp>
 #include <spindle/this_fiber.hpp>
 
-#include <cctype>
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include "http_parser.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::size_t kMaxHeader = 64 * 1024;
+using Clock = std::chrono::steady_clock;
+
 constexpr std::string_view kBody = "hello";
+
+// Time limits of a connection (the size limits are in http_parser.hpp).
+// kRequestTimeout: from the first byte of a request until all of it, head and body, is in; a
+// request that takes longer gets 408 and the connection is closed (a client sending one byte at a
+// time cannot hold a connection). --request-timeout-ms=N overrides it.
+constexpr std::chrono::milliseconds kRequestTimeout = 10s;
+// kIdleTimeout: between requests on a keep-alive connection (no byte of a next request yet).
+constexpr auto kIdleTimeout = 30s;
+// kWriteTimeout: for sending the responses of one round (a client that does not read them).
+constexpr auto kWriteTimeout = 30s;
+// kLingerTime: how long a closing connection keeps reading (and dropping) what the client still
+// sends, until its end of stream (RFC 9112 §9.6): closing a socket with unread input resets the
+// connection, and the reset can destroy the last response before the client has read it.
+constexpr auto kLingerTime = 1s;
+
+// ServeConfig is what each connection needs from the command line.
+struct ServeConfig {
+  http_example::Limits limits;  // --max-body overrides max_body_bytes
+  std::chrono::milliseconds request_timeout = kRequestTimeout;
+};
 
 struct Options {
   int port = 0;
   std::string host = "127.0.0.1";
   unsigned workers = 0;
   spindle::ReactorBackend reactor = spindle::ReactorBackend::Auto;
+  ServeConfig serve;
 };
 
 [[noreturn]] void usage(const char* bad) {
   std::fprintf(stderr,
                "http_server: bad argument '%s'\n"
                "usage: http_server [--port=N] [--host=IP] [--workers=N] "
-               "[--reactor=auto|epoll|libuv]\n",
+               "[--reactor=auto|epoll|libuv] [--max-body=BYTES] "
+               "[--request-timeout-ms=N]\n",
                bad);
   std::exit(2);
+}
+
+// number parses the decimal integer `v` (the value of argument `arg`) in [lo, hi], else usage.
+long long number(const char* v, long long lo, long long hi, const char* arg) {
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi) usage(arg);
+  return n;
 }
 
 Options parse_args(int argc, char** argv) {
@@ -54,17 +100,12 @@ Options parse_args(int argc, char** argv) {
     auto value = [&a](std::string_view key) -> const char* {
       return a.substr(0, key.size()) == key ? a.data() + key.size() : nullptr;
     };
-    char* end = nullptr;
     if (const char* v = value("--port=")) {
-      const long p = std::strtol(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || p < 0 || p > 65535) usage(argv[i]);
-      o.port = static_cast<int>(p);
+      o.port = static_cast<int>(number(v, 0, 65535, argv[i]));
     } else if (const char* v = value("--host=")) {
       o.host = v;
     } else if (const char* v = value("--workers=")) {
-      const long n = std::strtol(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || n < 0 || n > 1024) usage(argv[i]);
-      o.workers = static_cast<unsigned>(n);
+      o.workers = static_cast<unsigned>(number(v, 0, 1024, argv[i]));
     } else if (const char* v = value("--reactor=")) {
       const std::string_view r = v;
       if (r == "auto") {
@@ -76,6 +117,10 @@ Options parse_args(int argc, char** argv) {
       } else {
         usage(argv[i]);
       }
+    } else if (const char* v = value("--max-body=")) {
+      o.serve.limits.max_body_bytes = static_cast<std::uint64_t>(number(v, 0, 1LL << 40, argv[i]));
+    } else if (const char* v = value("--request-timeout-ms=")) {
+      o.serve.request_timeout = std::chrono::milliseconds(number(v, 1, 3600 * 1000, argv[i]));
     } else {
       usage(argv[i]);
     }
@@ -83,149 +128,109 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// has_token says whether a comma-separated header value contains `token` (case-insensitive).
-bool has_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    std::string_view part = value.substr(0, comma);
-    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-    if (iequals(part, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-// Request is what the server needs from one request's head.
-struct Request {
-  bool ok = false;         // parsed
-  int error_status = 400;  // when !ok
-  bool head = false;       // HEAD: no body in the response
-  bool keep_alive = true;  // after this response
-  std::size_t body_len = 0;
-};
-
-Request parse_head(std::string_view head) {
-  Request r;
-  const auto line_end = head.find("\r\n");
-  const std::string_view line = head.substr(0, line_end);
-  const auto sp1 = line.find(' ');
-  const auto sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1 || sp1 == 0) return r;
-  const std::string_view method = line.substr(0, sp1);
-  const std::string_view version = line.substr(sp2 + 1);
-  bool http11;
-  if (version == "HTTP/1.1") {
-    http11 = true;
-  } else if (version == "HTTP/1.0") {
-    http11 = false;
-  } else {
-    return r;
-  }
-  r.head = method == "HEAD";
-  r.keep_alive = http11;
-  std::string_view rest = line_end == std::string_view::npos ? "" : head.substr(line_end + 2);
-  while (!rest.empty()) {
-    const auto eol = rest.find("\r\n");
-    const std::string_view h = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? "" : rest.substr(eol + 2);
-    const auto colon = h.find(':');
-    if (colon == std::string_view::npos || colon == 0) return r;
-    const std::string_view name = h.substr(0, colon);
-    std::string_view value = h.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (iequals(name, "content-length")) {
-      if (value.empty() || value.size() > 15) return r;
-      std::size_t n = 0;
-      for (char c : value) {
-        if (c < '0' || c > '9') return r;
-        n = n * 10 + static_cast<std::size_t>(c - '0');
-      }
-      r.body_len = n;
-    } else if (iequals(name, "transfer-encoding")) {
-      r.error_status = 501;
-      return r;
-    } else if (iequals(name, "connection")) {
-      if (has_token(value, "close")) r.keep_alive = false;
-      if (has_token(value, "keep-alive")) r.keep_alive = true;
-    }
-  }
-  r.ok = true;
-  return r;
-}
-
-void append_response(std::string& out, int status, const char* reason, bool with_body,
-                     bool keep_alive) {
+void append_response(std::string& out, int status, bool with_body, bool keep_alive) {
   out += "HTTP/1.1 ";
   out += std::to_string(status);
   out += ' ';
-  out += reason;
+  out += http_example::reason_phrase(status);
   out += "\r\nServer: spindle\r\nContent-Type: text/plain\r\nContent-Length: ";
   out += std::to_string(status == 200 ? kBody.size() : 0);
   out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   if (with_body && status == 200) out += kBody;
 }
 
-// serve answers the requests of one connection.
-void serve(spindle::net::TcpStream& s) {
+// linger reads and drops input until the client's end of stream, for at most kLingerTime (see
+// there); the server's sending side is already shut down. Throws like TcpStream::read_for.
+void linger(spindle::net::TcpStream& s, spindle::net::MutableBuffer buf) {
+  const auto until = Clock::now() + kLingerTime;
+  for (Clock::duration left = kLingerTime; left > 0s; left = until - Clock::now()) {
+    if (s.read_for(buf, left) == 0) return;
+  }
+}
+
+// serve answers the requests of one connection. Memory: `in` holds at most an unfinished head
+// (limits.max_head_bytes) plus one read; bodies are counted and dropped, never stored. Time: a
+// request must be in within cfg.request_timeout of its first byte, the next one start within
+// kIdleTimeout.
+void serve(spindle::net::TcpStream& s, const ServeConfig& cfg) {
+  using http_example::ParseState;
   std::string in;   // received, not yet consumed
   std::string out;  // responses to send
   char buf[16 * 1024];
+  http_example::Request req;    // the request being received
+  std::uint64_t body_left = 0;  // bytes of req's body still to come (and be dropped)
+  bool in_request = false;      // a request has begun and is not all in yet
+  Clock::time_point deadline;   // when in_request: by when it must be all in
+  bool peer_done = false;       // the client has ended its sending side
   try {
     for (;;) {
       // Answer every complete request in the buffer (pipelining), then send them together.
       std::size_t pos = 0;
       bool close = false;
-      for (;;) {
-        const auto end = in.find("\r\n\r\n", pos);
-        if (end == std::string::npos) {
-          if (in.size() - pos > kMaxHeader) {
-            append_response(out, 431, "Request Header Fields Too Large", false, false);
-            close = true;
+      while (!close) {
+        if (body_left > 0) {  // drop what is here of the body
+          const std::size_t take =
+              static_cast<std::size_t>(std::min<std::uint64_t>(body_left, in.size() - pos));
+          pos += take;
+          body_left -= take;
+          if (body_left > 0) break;  // the rest is still coming
+        } else {
+          if (pos == in.size()) break;
+          if (!in_request) {  // the first byte of a request: its deadline starts
+            in_request = true;
+            deadline = Clock::now() + cfg.request_timeout;
           }
-          break;
+          req = http_example::parse_request(std::string_view(in).substr(pos), cfg.limits);
+          if (req.state == ParseState::Incomplete) break;
+          if (req.state == ParseState::Error) {
+            append_response(out, req.error_status, false, false);
+            close = true;
+            break;
+          }
+          pos += req.head_size;
+          body_left = req.body_size;
+          if (body_left > 0) continue;
         }
-        const Request r = parse_head(std::string_view(in).substr(pos, end - pos));
-        if (!r.ok) {
-          append_response(out, r.error_status,
-                          r.error_status == 501 ? "Not Implemented" : "Bad Request", false, false);
-          close = true;
-          break;
-        }
-        const std::size_t next = end + 4 + r.body_len;
-        if (in.size() < next) break;  // the body is still coming
-        append_response(out, 200, "OK", !r.head, r.keep_alive);
-        pos = next;
-        if (!r.keep_alive) {
-          close = true;
-          break;
-        }
+        // The request, head and body, is complete.
+        in_request = false;
+        append_response(out, 200, !req.head_method, req.keep_alive);
+        close = !req.keep_alive;
       }
       in.erase(0, pos);
       if (!out.empty()) {
-        s.write_all(out);
+        s.write_all_for(out, kWriteTimeout);
         out.clear();
       }
       if (close) break;
-      const std::size_t n = s.read_for(buf, 30s);  // idle keep-alive connections time out
-      if (n == 0) break;
+      // Read more: within the request's deadline while one is under way, else the idle timeout
+      // (which throws std::errc::timed_out: closed without an answer).
+      std::size_t n = 0;
+      bool late = false;
+      if (!in_request) {
+        n = s.read_for(buf, kIdleTimeout);
+      } else if (const auto left = deadline - Clock::now(); left <= 0s) {
+        late = true;
+      } else {
+        try {
+          n = s.read_for(buf, left);
+        } catch (const std::system_error& e) {
+          if (e.code() != std::errc::timed_out) throw;
+          late = true;
+        }
+      }
+      if (late) {  // too slow: 408, then close
+        append_response(out, 408, false, false);
+        s.write_all_for(out, kWriteTimeout);
+        break;
+      }
+      if (n == 0) {  // the client is done (mid-request or not): close without an answer
+        peer_done = true;
+        break;
+      }
       in.append(buf, n);
     }
     s.shutdown(spindle::net::Shutdown::Write);
+    if (!peer_done) linger(s, buf);
   } catch (const std::system_error&) {
     // Reset, timed out, or gone: close.
   } catch (const spindle::Cancelled&) {
@@ -251,10 +256,10 @@ int main(int argc, char** argv) {
     spindle::SpawnOptions bound;
     bound.token = stop;
     auto acceptor = rt.spawn(
-        [&listener] {
+        [&listener, &opt] {
           for (;;) {
             auto [stream, peer] = listener.accept();
-            spindle::spawn([s = std::move(stream)]() mutable { serve(s); });
+            spindle::spawn([s = std::move(stream), cfg = opt.serve]() mutable { serve(s, cfg); });
           }
         },
         bound);
