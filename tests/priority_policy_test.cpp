@@ -4,9 +4,9 @@
 
 #include <random>
 
-#include "detail/priority_policy.hpp"
+#include "spindle/platform/priority_policy.hpp"
 
-using spindle::detail::PriorityPolicy;
+using spindle::platform::PriorityPolicy;
 
 namespace {
 

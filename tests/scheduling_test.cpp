@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/priority_policy.hpp"
+#include "spindle/platform/priority_policy.hpp"
 #include "spindle/spindle.hpp"
 #include "test_util.hpp"
 
@@ -96,7 +96,7 @@ TEST(SchedulingTest, LowPriorityIsNotStarvedByAFloodOfHigh) {
     flood.join();
   });
   ASSERT_TRUE(low_ran);
-  EXPECT_LE(high_done_when_low_ran, spindle::detail::PriorityPolicy::kStarvationBound)
+  EXPECT_LE(high_done_when_low_ran, spindle::platform::PriorityPolicy::kStarvationBound)
       << "Low waited for " << high_done_when_low_ran << " High tasks";
 }
 

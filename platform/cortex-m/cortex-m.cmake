@@ -13,8 +13,9 @@ if(NOT SPINDLE_CM_ARM_GCC OR NOT SPINDLE_CM_QEMU OR NOT SPINDLE_CM_TIMEOUT)
   return()
 endif()
 
-# The firmware shares C++ headers with the host (sched/core/detail/priority_policy.hpp uses <bit>): the
-# cross compiler needs its freestanding C++ headers (Debian: libstdc++-arm-none-eabi-dev).
+# The firmware shares C++ headers with the host (platform/include/spindle/platform/priority_policy.hpp
+# uses <bit>): the cross compiler needs its freestanding C++ headers (Debian:
+# libstdc++-arm-none-eabi-dev).
 string(REGEX REPLACE "gcc$" "g++" _spindle_cm_arm_gxx "${SPINDLE_CM_ARM_GCC}")
 execute_process(COMMAND ${CMAKE_COMMAND} -E echo "#include <bit>"
                 COMMAND ${_spindle_cm_arm_gxx} -std=c++20 -mcpu=cortex-m3 -mthumb -x c++ -fsyntax-only -

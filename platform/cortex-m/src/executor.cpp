@@ -1,6 +1,7 @@
 // The executor: ready queues, the scheduling decision with its no-starvation rule, spawn / join /
 // exit, the idle loop and init().
 #include "internal.h"
+#include "spindle/platform/priority_policy.hpp"  // the rule, shared with the host runtime
 
 namespace spindle::cm {
 namespace detail {
@@ -11,12 +12,18 @@ struct ReadyQueue {
   Fiber* tail;
 };
 
+using spindle::platform::PriorityPolicy;
+static_assert(kPriorityCount == 4, "PriorityPolicy decides over 4 levels");
+static_assert(SPINDLE_CM_FAIRNESS_INTERVAL == PriorityPolicy::kFairnessInterval &&
+                  SPINDLE_CM_STARVATION_BOUND == PriorityPolicy::kStarvationBound,
+              "config.h's constants of the rule are PriorityPolicy's");
+
 ReadyQueue g_ready[kPriorityCount];
 uint32_t g_ready_mask;  // bit p set <=> g_ready[p] non-empty
 uint32_t g_ready_count;
-uint32_t g_live;       // spawned fibers that have not finished
-uint32_t g_fair_turn;  // fairness turns taken (PriorityPolicy::fair_turn_)
-Stats g_stats;  // g_stats.decisions is the rule's decision counter (PriorityPolicy::decisions_)
+uint32_t g_live;                    // spawned fibers that have not finished
+constinit PriorityPolicy g_policy;  // the rule's state; g_stats.decisions counts its decisions
+Stats g_stats;
 Fiber g_idle;
 
 Fiber* pop(unsigned prio) {
@@ -32,26 +39,17 @@ Fiber* pop(unsigned prio) {
   return f;
 }
 
-unsigned top_class(uint32_t mask) {
-  return 31u - static_cast<unsigned>(__builtin_clz(mask));
-}
-
-// pick_next: one scheduling decision. Expires due timers first, then applies the desktop rule
-// documented in executor.h, the same computation as PriorityPolicy::choose() in
-// sched/core/detail/priority_policy.hpp with an empty global mask. Returns nullptr when nothing is
-// ready (such a decision is not counted).
+// pick_next: one scheduling decision. Expires due timers first, then applies the rule documented
+// in executor.h: PriorityPolicy::choose() (spindle/platform/priority_policy.hpp, the host
+// runtime's rule) with the ready mask as the local mask and an empty global mask (the port has no
+// global queue). Returns nullptr when nothing is ready (such a call is not a decision: neither the
+// policy nor g_stats.decisions advance).
 Fiber* pick_next() {
   poll_timers();
-  const uint32_t mask = g_ready_mask;
-  if (mask == 0) return nullptr;
+  const PriorityPolicy::Choice c = g_policy.choose(g_ready_mask, 0u);
+  if (c.level < 0) return nullptr;
   ++g_stats.decisions;
-  unsigned prio = top_class(mask);
-  if (g_stats.decisions % SPINDLE_CM_FAIRNESS_INTERVAL == 0) {
-    const unsigned turn = g_fair_turn % 3u;  // Low, Normal, High in rotation
-    ++g_fair_turn;
-    if (turn < prio && (mask & (1u << turn)) != 0) prio = turn;
-  }
-  return pop(prio);
+  return pop(static_cast<unsigned>(c.level));
 }
 
 void check_stack(const Fiber* f) {

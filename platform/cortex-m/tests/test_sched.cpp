@@ -1,7 +1,7 @@
-// Scheduling tests: priority order, the no-starvation rule (the desktop one), join / exit status /
-// detach.
+// Scheduling tests: priority order, the no-starvation rule (the one shared with the host runtime),
+// join / exit status / detach.
 #include "harness.h"
-#include "sched/core/detail/priority_policy.hpp"  // the desktop rule, the reference
+#include "spindle/platform/priority_policy.hpp"  // the shared rule, the reference
 
 using namespace spindle::cm;
 
@@ -36,17 +36,19 @@ void case_priorities() {
   CHECK_EQ(g_log_len, 8);
 }
 
-// --- starvation: the desktop runtime's no-starvation rule (sched/core/detail/priority_policy.hpp).
-// Driver fibers at the top level yield in a tight loop while one fiber per lower level spins with a
-// yield; every fiber records which level each decision served. While every fiber is alive the
-// ready mask is constant, so the trace must equal the desktop PriorityPolicy's choices, a level
-// below Critical must be served at least once in every SPINDLE_CM_STARVATION_BOUND (24) decisions,
-// and Critical must get at least 7 of every 8 decisions.
-using spindle::detail::PriorityPolicy;
+// --- starvation: the no-starvation rule shared with the host runtime
+// (platform/include/spindle/platform/priority_policy.hpp). Driver fibers at the top level yield in
+// a tight loop while one fiber per lower level spins with a yield; every fiber records which level
+// each decision served. While every fiber is alive the ready mask is constant, so the trace must
+// equal the choices of a reference PriorityPolicy (an instance of its own, fed the same masks
+// through the host runtime's entry point, choose(local, global)), a level below Critical must be
+// served at least once in every SPINDLE_CM_STARVATION_BOUND (24) decisions, and Critical must get
+// at least 7 of every 8 decisions.
+using spindle::platform::PriorityPolicy;
 static_assert(SPINDLE_CM_FAIRNESS_INTERVAL == PriorityPolicy::kFairnessInterval,
-              "the port's fairness interval is the desktop one");
+              "the port's fairness interval is the shared rule's");
 static_assert(SPINDLE_CM_STARVATION_BOUND == PriorityPolicy::kStarvationBound,
-              "the port's starvation bound is the desktop one");
+              "the port's starvation bound is the shared rule's");
 constexpr uint32_t kBound = SPINDLE_CM_STARVATION_BOUND;
 constexpr uint32_t kDriverRounds = 400;
 constexpr uint32_t kMaxDrivers = 3;
@@ -97,7 +99,7 @@ struct LevelStats {
 };
 
 // run_scenario: `drivers` fibers at `top` plus one spinning fiber per level in `lower` (a bit
-// mask below `top`); checks the trace against the desktop policy and returns per-level stats.
+// mask below `top`); checks the trace against the reference policy and returns per-level stats.
 void run_scenario(Priority top, uint32_t drivers, uint32_t lower, LevelStats (&out)[4],
                   uint32_t& min_top_per_8) {
   static constexpr Priority kLevels[4] = {Priority::Low, Priority::Normal, Priority::High,
@@ -122,8 +124,8 @@ void run_scenario(Priority top, uint32_t drivers, uint32_t lower, LevelStats (&o
   for (auto& slot : g_lower_slots) detach(slot.fiber);
   CHECK(g_trace_len >= drivers * kDriverRounds);
 
-  // The desktop policy, brought to the executor's state: `base` decisions made so far, every 8th of
-  // them a fairness turn (the earlier scenarios ran with other masks, which does not matter).
+  // The reference policy, brought to the executor's state: `base` decisions made so far, every 8th
+  // of them a fairness turn (the earlier scenarios ran with other masks, which does not matter).
   const unsigned mask = lower | (1u << top_level);
   PriorityPolicy policy;
   for (uint32_t i = 0; i < g_trace_base; ++i) policy.choose(0xFu, 0);
@@ -137,7 +139,7 @@ void run_scenario(Priority top, uint32_t drivers, uint32_t lower, LevelStats (&o
       test::write("mismatch at decision ");
       test::write_u32(g_trace_base + 1 + i);
       test::write("\n");
-      test::fail_eq(__FILE__, __LINE__, "served level == desktop PriorityPolicy level", level,
+      test::fail_eq(__FILE__, __LINE__, "served level == reference PriorityPolicy level", level,
                     static_cast<uint32_t>(want.level));
     }
     ++out[level].runs;
@@ -158,7 +160,7 @@ void run_scenario(Priority top, uint32_t drivers, uint32_t lower, LevelStats (&o
   }
   test::write("  ");
   test::write_u32(g_trace_len);
-  test::write(" decisions match the desktop PriorityPolicy; runs/max gap:");
+  test::write(" decisions match the reference PriorityPolicy; runs/max gap:");
   static const char* const kNames[4] = {" Low ", " Normal ", " High ", " Critical "};
   for (unsigned p = 0; p < 4; ++p) {
     if ((mask & (1u << p)) == 0) continue;

@@ -26,7 +26,6 @@
 
 #include "detail/global_queue.hpp"
 #include "detail/local_queue.hpp"
-#include "detail/priority_policy.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/task_core.hpp"
 #include "spindle/cancellation_token.hpp"
@@ -35,10 +34,14 @@
 #include "spindle/fiber/context.hpp"
 #include "spindle/fiber/stack_pool.hpp"
 #include "spindle/platform/parker.hpp"
+#include "spindle/platform/priority_policy.hpp"
 #include "spindle/stats.hpp"
 #include "time/timer_wheel.hpp"
 
 namespace spindle::detail {
+
+// The priority rule, shared with the Cortex-M executor (spindle/platform/priority_policy.hpp).
+using platform::PriorityPolicy;
 
 class Worker;
 

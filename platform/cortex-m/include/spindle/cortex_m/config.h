@@ -15,11 +15,12 @@
 #endif
 
 // SPINDLE_CM_FAIRNESS_INTERVAL, SPINDLE_CM_STARVATION_BOUND: the constants of the no-starvation
-// rule, which is the desktop runtime's rule (sched/detail/priority_policy.hpp, PriorityPolicy::
-// kFairnessInterval = 8 and kStarvationBound = 3 * kFairnessInterval = 24; see executor.h). Every
-// SPINDLE_CM_FAIRNESS_INTERVAL-th scheduling decision is a fairness turn; a level below Critical
-// with ready fibers is served at least once in every SPINDLE_CM_STARVATION_BOUND consecutive
-// decisions. Not knobs: they stay equal to the desktop values.
+// rule, which is the desktop runtime's rule (platform/include/spindle/platform/priority_policy.hpp,
+// PriorityPolicy::kFairnessInterval = 8 and kStarvationBound = 3 * kFairnessInterval = 24; see
+// executor.h). Every SPINDLE_CM_FAIRNESS_INTERVAL-th scheduling decision is a fairness turn; a
+// level below Critical with ready fibers is served at least once in every
+// SPINDLE_CM_STARVATION_BOUND consecutive decisions. Not knobs: they stay equal to the shared
+// rule's values (executor.cpp static_asserts that).
 #if defined(SPINDLE_CM_STARVATION_LIMIT)
 #error "SPINDLE_CM_STARVATION_LIMIT was removed: the port uses the desktop no-starvation rule"
 #endif

@@ -2,14 +2,14 @@
 // calls documented as blocking (yield, sleep, wait_irq, join, exit); interrupts stay enabled while
 // a fiber runs and may make fibers ready, but never switch by themselves.
 //
-// Scheduling rule: the desktop runtime's no-starvation rule (sched/detail/priority_policy.hpp,
-// PriorityPolicy; there is no global queue here, so its global-queue tie-break does not apply).
-// Per scheduling decision that finds a ready fiber (a decision with nothing ready is not counted):
+// Scheduling rule: the desktop runtime's no-starvation rule, compiled from the same header
+// (platform/include/spindle/platform/priority_policy.hpp, PriorityPolicy; there is no global
+// queue here, so its global-queue tie-break does not apply). Per scheduling decision that finds a
+// ready fiber (a decision with nothing ready is not counted):
 //  1. Normally the next fiber is the head of the highest non-empty priority FIFO.
 //  2. Every SPINDLE_CM_FAIRNESS_INTERVAL-th (8th) decision is a fairness turn. Fairness turns
-//  rotate
-//     over Low, Normal and High; the turn for level L serves L if L has ready fibers and is below
-//     the highest ready level, otherwise the decision falls back to rule 1.
+//     rotate over Low, Normal and High; the turn for level L serves L if L has ready fibers and is
+//     below the highest ready level, otherwise the decision falls back to rule 1.
 // No-starvation guarantee: while a level below Critical has ready fibers, it is served at least
 // once in every SPINDLE_CM_STARVATION_BOUND = 3 * 8 = 24 consecutive decisions, however many
 // higher-priority fibers are ready; so a ready fiber with n - 1 fibers ahead of it in its FIFO
