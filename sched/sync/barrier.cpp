@@ -13,16 +13,6 @@ namespace spindle {
 using detail::WaitNode;
 using detail::WaitStatus;
 
-namespace {
-void signal_chain(WaitNode* fifo) noexcept {
-  while (fifo != nullptr) {
-    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
-    detail::wait_signal(*fifo->waiter);
-    fifo = next;
-  }
-}
-}  // namespace
-
 Barrier::Barrier(std::ptrdiff_t count) : expected_(count), remaining_(count) {
   if (count < 1) {
     throw std::invalid_argument("spindle::Barrier: count = " + std::to_string(count) +
@@ -30,7 +20,7 @@ Barrier::Barrier(std::ptrdiff_t count) : expected_(count), remaining_(count) {
   }
 }
 
-bool Barrier::arrive_locked(bool drop, WaitNode*& released) {
+bool Barrier::arrive_locked(bool drop, detail::WakeChain& released) {
   if (remaining_ <= 0) {
     wl_.unlock();
     throw std::logic_error(
@@ -40,20 +30,16 @@ bool Barrier::arrive_locked(bool drop, WaitNode*& released) {
   if (--remaining_ != 0) return false;
   ++generation_;
   remaining_ = expected_;
-  WaitNode** tail = &released;
-  while (WaitNode* n = waiters_.pop_front()) {
-    *tail = n;
-    tail = &n->next;
-  }
+  released.take_all(waiters_);
   return true;
 }
 
 void Barrier::arrive_and_drop() {
-  WaitNode* released = nullptr;
+  detail::WakeChain released;
   wl_.lock();
   arrive_locked(true, released);
   wl_.unlock();
-  signal_chain(released);
+  released.signal_all();
 }
 
 void Barrier::arrive_and_wait() {
@@ -61,13 +47,13 @@ void Barrier::arrive_and_wait() {
 }
 
 bool Barrier::arrive_and_wait_ns(std::uint64_t deadline_ns) {
-  WaitNode* released = nullptr;
+  detail::WakeChain released;
   detail::Waiter w;
   WaitNode node(&w);
   wl_.lock();
   if (arrive_locked(false, released)) {
     wl_.unlock();
-    signal_chain(released);
+    released.signal_all();
     return true;
   }
   // A deadline already over (a zero timeout): the arrival counts, no wait.

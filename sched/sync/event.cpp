@@ -13,18 +13,10 @@ void Event::set() noexcept {
   if (set_.load(std::memory_order_acquire)) return;  // already open: nobody can be queued
   wl_.lock();
   set_.store(true, std::memory_order_release);
-  WaitNode* fifo = nullptr;
-  WaitNode** tail = &fifo;
-  while (WaitNode* n = waiters_.pop_front()) {
-    *tail = n;
-    tail = &n->next;
-  }
+  detail::WakeChain woken;
+  woken.take_all(waiters_);
   wl_.unlock();
-  while (fifo != nullptr) {
-    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
-    detail::wait_signal(*fifo->waiter);
-    fifo = next;
-  }
+  woken.signal_all();
 }
 
 bool Event::wait_slow(std::uint64_t deadline_ns) {

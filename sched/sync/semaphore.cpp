@@ -50,8 +50,7 @@ void Semaphore::release(std::ptrdiff_t n) {
     }
   }
   // Somebody waits: hand permits to the oldest waiters.
-  WaitNode* fifo = nullptr;
-  WaitNode** tail = &fifo;
+  detail::WakeChain granted;
   wl_.lock();
   c = count_.load(std::memory_order_relaxed);
   if (c != kWaiting) {
@@ -69,17 +68,12 @@ void Semaphore::release(std::ptrdiff_t n) {
     WaitNode* w = waiters_.pop_front();
     if (w == nullptr) break;
     w->data = 1;  // granted
-    *tail = w;
-    tail = &w->next;
+    granted.add(w);
     --left;
   }
   if (waiters_.empty()) count_.store(left, std::memory_order_release);
   wl_.unlock();
-  while (fifo != nullptr) {
-    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
-    detail::wait_signal(*fifo->waiter);
-    fifo = next;
-  }
+  granted.signal_all();
 }
 
 bool Semaphore::acquire_slow(std::uint64_t deadline_ns) {

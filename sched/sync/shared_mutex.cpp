@@ -37,35 +37,6 @@ bool spin_for(F attempt) noexcept {
 using detail::WaitNode;
 using detail::WaitStatus;
 
-// Chain collects popped nodes (through WaitNode::next, unused once unlinked) so that they can be
-// signaled after the lock is released.
-struct Chain {
-  WaitNode* head = nullptr;
-  void add(WaitNode* n) noexcept {
-    n->next = head;
-    head = n;
-  }
-  void signal_all() noexcept {
-    WaitNode* n = head;
-    while (n != nullptr) {
-      WaitNode* next = n->next;  // read before the signal: the node may vanish after it
-      detail::wait_signal(*n->waiter);
-      n = next;
-    }
-    head = nullptr;
-  }
-};
-
-// pop_all moves every node of `list` into `chain`; returns how many.
-std::uint32_t pop_all(detail::WaitList& list, Chain& chain) noexcept {
-  std::uint32_t k = 0;
-  while (WaitNode* n = list.pop_front()) {
-    chain.add(n);
-    ++k;
-  }
-  return k;
-}
-
 }  // namespace
 
 bool SharedMutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
@@ -100,12 +71,12 @@ bool SharedMutex::lock_slow(std::uint64_t deadline_ns, bool cancellable) {
     wl_.lock();
     if (node.linked) {
       writers_.remove(&node);
-      Chain chain;
+      detail::WakeChain chain;
       if (writers_.empty()) {
         // Readers that queued only because a writer was waiting may enter now (readers still
         // inside may leave meanwhile: hence the CAS loop).
         s = state_.load(std::memory_order_acquire);
-        const std::uint32_t k = (s & kWriter) == 0 ? pop_all(readers_, chain) : 0;
+        const std::uint32_t k = (s & kWriter) == 0 ? chain.take_all(readers_) : 0;
         std::uint32_t next;
         do {
           next = s & ~kWriterWaiting;
@@ -161,14 +132,14 @@ bool SharedMutex::lock_shared_slow(std::uint64_t deadline_ns, bool cancellable) 
 }
 
 void SharedMutex::unlock_slow() noexcept {
-  Chain chain;
+  detail::WakeChain chain;
   wl_.lock();
   std::uint32_t s = state_.load(std::memory_order_acquire);
   assert((s & kWriter) != 0 && "spindle::SharedMutex::unlock: not locked exclusively");
   std::uint32_t next;
   if (!readers_.empty()) {
     // Phase alternation: the readers that queued during this writer's turn go first, together.
-    const std::uint32_t k = pop_all(readers_, chain);
+    const std::uint32_t k = chain.take_all(readers_);
     do {
       next = ((s & ~(kWriter | kReaderWaiting)) + k);
     } while (!state_.compare_exchange_weak(s, next, std::memory_order_release,

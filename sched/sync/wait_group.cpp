@@ -37,8 +37,6 @@ void WaitGroup::add(std::int64_t n) {
       return;
     }
   }
-  WaitNode* fifo = nullptr;
-  WaitNode** tail = &fifo;
   wl_.lock();
   for (;;) {
     std::int64_t next;
@@ -55,16 +53,10 @@ void WaitGroup::add(std::int64_t n) {
       break;
     }
   }
-  while (WaitNode* w = waiters_.pop_front()) {
-    *tail = w;
-    tail = &w->next;
-  }
+  detail::WakeChain woken;
+  woken.take_all(waiters_);
   wl_.unlock();
-  while (fifo != nullptr) {
-    WaitNode* next = fifo->next;  // read before the signal: the node may vanish after it
-    detail::wait_signal(*fifo->waiter);
-    fifo = next;
-  }
+  woken.signal_all();
 }
 
 bool WaitGroup::wait_slow(std::uint64_t deadline_ns) {

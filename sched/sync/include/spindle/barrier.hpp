@@ -68,7 +68,7 @@ class Barrier {
   // arrive_locked counts one arrival (and, when `drop`, one participant fewer) with wl_ held; when
   // that completes the phase it starts the next one and moves the waiters to `released`. Returns
   // whether it completed the phase.
-  bool arrive_locked(bool drop, detail::WaitNode*& released);
+  bool arrive_locked(bool drop, detail::WakeChain& released);
 
   mutable detail::WaitLock wl_;  // guards every field below
   std::ptrdiff_t expected_;      // participants per phase

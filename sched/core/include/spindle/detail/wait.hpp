@@ -121,6 +121,37 @@ class WaitList {
   WaitNode* tail_ = nullptr;
 };
 
+// WakeChain collects nodes unlinked under a primitive's lock (through WaitNode::next, unused once a
+// node is unlinked), oldest first, so that their waiters are signaled after the lock is released.
+class WakeChain {
+ public:
+  WakeChain() = default;
+  WakeChain(const WakeChain&) = delete;
+  WakeChain& operator=(const WakeChain&) = delete;
+  // add appends an unlinked node.
+  void add(WaitNode* n) noexcept {
+    n->next = nullptr;
+    *tail_ = n;
+    tail_ = &n->next;
+  }
+  // take_all moves every node of `list` into the chain, in order; returns how many.
+  std::uint32_t take_all(WaitList& list) noexcept {
+    std::uint32_t k = 0;
+    while (WaitNode* n = list.pop_front()) {
+      add(n);
+      ++k;
+    }
+    return k;
+  }
+  // signal_all signals every collected waiter, oldest first, and empties the chain. Call it with
+  // the primitive's lock released.
+  void signal_all() noexcept;
+
+ private:
+  WaitNode* head_ = nullptr;
+  WaitNode** tail_ = &head_;
+};
+
 // WaitLock guards a primitive's state and wait lists. Critical sections are a few dozen
 // instructions and never block, so it spins briefly, then yields the OS thread.
 class WaitLock {
@@ -162,6 +193,17 @@ inline void wait_settle(Waiter& w) noexcept {
 }
 // wait_signal wakes `w` (any thread, never blocks). After it returns `w` may already be gone.
 void wait_signal(Waiter& w) noexcept;
+
+inline void WakeChain::signal_all() noexcept {
+  WaitNode* n = head_;
+  head_ = nullptr;
+  tail_ = &head_;
+  while (n != nullptr) {
+    WaitNode* next = n->next;  // read before the signal: the node may vanish after it
+    wait_signal(*n->waiter);
+    n = next;
+  }
+}
 
 // withdraw_or_settle is the end of a wait that timed out or was cancelled (the protocol above): it
 // takes `lock` and, if `n` (of waiter `w`) is still linked in `list`, unlinks it, runs
