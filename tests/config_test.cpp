@@ -81,6 +81,11 @@ TEST(ConfigTest, RunMainTimeoutsOutOfRange) {
   expect_error(cfg, "shutdown_timeout", "-1ns", "0 to 1h");
   cfg.shutdown_timeout = 2h;
   expect_error(cfg, "shutdown_timeout", "7200000000000ns", "0 to 1h");
+  cfg.shutdown_timeout = 0ns;
+  cfg.drain_timeout = -1ns;
+  expect_error(cfg, "drain_timeout", "-1ns", "0 to 1h");
+  cfg.drain_timeout = 2h;
+  expect_error(cfg, "drain_timeout", "7200000000000ns", "0 to 1h");
 }
 
 TEST(ConfigTest, EdgeValuesAccepted) {

@@ -51,6 +51,11 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("cleanup_timeout", std::to_string(cfg.cleanup_timeout.count()) + "ns",
               "allowed range is 0 to 1h");
   }
+  if (cfg.drain_timeout < std::chrono::nanoseconds(0) ||
+      cfg.drain_timeout > std::chrono::hours(1)) {
+    bad_field("drain_timeout", std::to_string(cfg.drain_timeout.count()) + "ns",
+              "allowed range is 0 to 1h");
+  }
   if (cfg.shutdown_timeout < std::chrono::nanoseconds(0) ||
       cfg.shutdown_timeout > std::chrono::hours(1)) {
     bad_field("shutdown_timeout", std::to_string(cfg.shutdown_timeout.count()) + "ns",
@@ -69,7 +74,8 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
 RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
     : cfg(validate(config)),
       debug(cfg.debug),
-      stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads) {
+      stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads),
+      registry(cfg.worker_threads + 1) {
   epoch_ns = spindle_sys_monotonic_time_ns();
   fiber::install_overflow_handler();
   workers.reserve(cfg.worker_threads);
@@ -117,42 +123,6 @@ void RuntimeImpl::start() {
     }
     throw;
   }
-}
-
-void RuntimeImpl::shutdown() {
-  Worker* w = current_worker();
-  if (w != nullptr && w->rt == this) {
-    throw std::logic_error("spindle::AsyncRuntime::shutdown called from one of its own fibers");
-  }
-  std::call_once(joined_, [this] {
-    {
-      std::lock_guard<std::mutex> g(lifecycle_mu);
-      int expected = kRunning;
-      state.compare_exchange_strong(expected, kShuttingDown, std::memory_order_seq_cst);
-    }
-    if (debug)
-      log_debug(this, "shutdown: waiting for %llu tasks", (unsigned long long)live_tasks());
-    for (auto& wk : workers) wk->wake_thread();
-    for (auto& wk : workers) {
-      if (wk->thread.joinable()) wk->thread.join();
-    }
-    if (debug) log_debug(this, "shutdown: done");
-  });
-}
-
-bool RuntimeImpl::stop_within(std::chrono::nanoseconds timeout) {
-  Worker* w = current_worker();
-  if (w != nullptr && w->rt == this) {
-    throw std::logic_error("spindle: stop_within called from one of the runtime's own fibers");
-  }
-  std::unique_lock<std::mutex> g(lifecycle_mu);
-  int expected = kRunning;
-  state.compare_exchange_strong(expected, kShuttingDown, std::memory_order_seq_cst);
-  g.unlock();
-  for (auto& wk : workers) wk->wake_thread();  // idle ones re-check live_tasks()
-  g.lock();
-  return stopped_cv.wait_for(g, timeout,
-                             [this] { return state.load(std::memory_order_seq_cst) == kStopped; });
 }
 
 std::uint64_t RuntimeImpl::live_tasks() const noexcept {
@@ -237,8 +207,9 @@ AsyncRuntime::AsyncRuntime(const AsyncRuntimeConfig& config)
 }
 
 AsyncRuntime::~AsyncRuntime() {
-  impl_->shutdown();
-  delete impl_;
+  // When fibers had to be abandoned (reported on stderr), they may still reference the runtime:
+  // it is leaked with them.
+  if (impl_->destroy()) delete impl_;
 }
 
 RuntimeStats AsyncRuntime::stats() const {
@@ -247,6 +218,28 @@ RuntimeStats AsyncRuntime::stats() const {
 
 void AsyncRuntime::shutdown() {
   impl_->shutdown();
+}
+
+bool AsyncRuntime::shutdown(std::chrono::nanoseconds timeout) {
+  if (timeout < std::chrono::nanoseconds::zero()) {
+    throw std::invalid_argument(
+        "spindle::AsyncRuntime::shutdown: timeout = " + std::to_string(timeout.count()) +
+        "ns is invalid: must be 0 or more");
+  }
+  return impl_->shutdown_within(timeout);
+}
+
+std::vector<FiberInfo> AsyncRuntime::fibers(std::size_t limit) const {
+  std::vector<FiberInfo> out;
+  for (detail::TaskSnapshot& s : impl_->registry.snapshot(limit)) {
+    FiberInfo f;
+    f.id = TaskId{s.id};
+    f.name = s.name;
+    f.state = s.state;
+    f.priority = s.priority;
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 const AsyncRuntimeConfig& AsyncRuntime::config() const noexcept {

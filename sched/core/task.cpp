@@ -273,6 +273,7 @@ void task_wait(TaskBase* task, bool cancellable) {
 }
 
 void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
+  registry.remove(t);
   unbind_task(this, t);
   t->state.store(end, std::memory_order_release);
   switch (end) {

@@ -119,8 +119,8 @@ void set_name(std::string_view name) {
   char* copy = static_cast<char*>(detail::cb_alloc(n + 1));
   std::memcpy(copy, name.data(), n);
   copy[n] = '\0';
-  const char* old = t->dbg.name;
-  t->dbg.name = copy;
+  // Swapped under the registry's lock: a concurrent fiber listing may be reading the old name.
+  const char* old = t->rt->registry.rename(t, copy);
   if (old != nullptr) detail::cb_free(const_cast<char*>(old));
 }
 

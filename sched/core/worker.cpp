@@ -390,6 +390,8 @@ void Worker::run() {
   last_poll_ns_ = spindle_sys_monotonic_time_ns();
   if (rt->debug) log_debug(rt, "worker %u: start", index);
   for (;;) {
+    // Set with tasks still alive only when the destructor abandons them (shutdown.cpp).
+    if (rt->exit.load(std::memory_order_acquire)) break;
     TaskCore* t = find_work();
     if (t != nullptr) {
       current = t;
@@ -419,6 +421,12 @@ void Worker::run() {
   }
   if (rt->debug) log_debug(rt, "worker %u: exit", index);
   tls_worker = nullptr;
+  {
+    std::lock_guard<std::mutex> g(rt->lifecycle_mu);
+    exited = true;
+    ++rt->exited_workers;
+  }
+  rt->stopped_cv.notify_all();
 }
 
 }  // namespace spindle::detail

@@ -9,6 +9,8 @@
 //   wake.cpp         the wake policy: submit, schedule, unpark_task, notify_work
 //   time/timers.cpp  ticks, arm/disarm, firing due timers; time/timer_wheel.cpp the wheel
 //   task.cpp         the task lifecycle: spawn, completion, join, cancel, free
+//   task_registry.cpp  the live tasks (bounded shutdown, fiber dumps)
+//   shutdown.cpp     shutdown: graceful, bounded (cancel all), the destructor's, abandonment
 //   wait.cpp         the parking layer under every blocking primitive
 //   this_fiber.cpp   what a fiber does to itself: yield, sleep, id, cancellation checks
 //   hooks.cpp        the seam for sync/ and io/
@@ -28,6 +30,7 @@
 #include "detail/local_queue.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/task_core.hpp"
+#include "detail/task_registry.hpp"
 #include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
 #include "spindle/detail/sched_hooks.hpp"
@@ -147,6 +150,7 @@ class Worker {
   platform::Parker parker;
   std::atomic<bool> in_reactor{false};  // parked in the reactor (as the I/O driver), not the Parker
   std::thread thread;
+  bool exited = false;  // run() has returned (RuntimeImpl::lifecycle_mu)
 
   // wake_thread wakes this worker's thread wherever it sleeps (Parker or reactor). Any thread.
   void wake_thread() noexcept;
@@ -227,7 +231,16 @@ class RuntimeImpl {
   ~RuntimeImpl();
 
   void start();
+  // shutdown is AsyncRuntime::shutdown(): waits for every fiber to end by itself, reporting the
+  // live ones once after cfg.shutdown_timeout. Throws std::logic_error from its own fibers.
   void shutdown();
+  // shutdown_within is AsyncRuntime::shutdown(timeout): cancels every fiber, waits up to `timeout`
+  // for all to end, then joins the workers (true) or reports the live ones (false).
+  bool shutdown_within(std::chrono::nanoseconds timeout);
+  // destroy is ~AsyncRuntime's shutdown: cfg.drain_timeout to end by themselves, then cancelled
+  // and cfg.shutdown_timeout to unwind, then reported and abandoned. Returns whether the runtime
+  // may be freed (false: fibers were abandoned and the runtime must be leaked).
+  bool destroy() noexcept;
   RuntimeStats stats() const;
 
   // submit makes a new task ready (spawn). Throws std::runtime_error when not accepting spawns.
@@ -290,12 +303,28 @@ class RuntimeImpl {
   static constexpr int kRunning = 0, kShuttingDown = 1, kStopped = 2;
   std::atomic<int> state{kRunning};
   std::mutex lifecycle_mu;
-  std::condition_variable stopped_cv;  // notified when state becomes kStopped (lifecycle_mu)
+  std::condition_variable stopped_cv;  // notified when state becomes kStopped, or a worker exits
   std::atomic<bool> exit{false};
-  // stop_within begins shutdown (as shutdown() does, without joining the workers) and waits up to
-  // `timeout` for every task to end; returns whether they all did. shutdown() must still follow
-  // to join the workers. Throws std::logic_error from one of this runtime's fibers.
+  std::uint32_t exited_workers = 0;  // workers whose run() has returned (lifecycle_mu)
+  // The live tasks: linked by submit, unlinked by complete.
+  TaskRegistry registry;
+  // begin_shutdown moves kRunning to kShuttingDown and wakes every worker (idle ones re-check
+  // live_tasks()). Throws std::logic_error from one of this runtime's fibers (`who` names the
+  // call).
+  void begin_shutdown(const char* who);
+  // wait_stopped waits up to `timeout` (nanoseconds::max(): for ever) for state kStopped.
+  bool wait_stopped(std::chrono::nanoseconds timeout);
+  // stop_within is run_main's wait: begins shutdown and waits up to `timeout` for every task to end
+  // (without cancelling any); when some are still alive it lists them (report_alive) and returns
+  // false. join_workers (shutdown) must still follow a true. Throws std::logic_error from one of
+  // this runtime's fibers.
   bool stop_within(std::chrono::nanoseconds timeout);
+  // cancel_all cancels every live task and closes the registry: tasks spawned later never start.
+  // Throws std::bad_alloc (then nothing was cancelled).
+  void cancel_all();
+  // report_alive writes the live tasks (id, name, state, priority; the first 32) to stderr, after
+  // a headline naming `who` and how long it waited.
+  void report_alive(const char* who, std::chrono::nanoseconds waited, const char* what_next) const;
 
   // Idle workers (idle.cpp parks them, wake.cpp wakes them): all the sleeper state.
   IdleWorkers idle;
@@ -321,6 +350,8 @@ class RuntimeImpl {
   std::atomic<std::uint64_t> fence_word_{0};
   Stripe stripes_[kStripes];
   std::once_flag joined_;
+  void join_workers();
+  void abandon() noexcept;
 };
 
 // task_unref drops one reference; the last one destroys the payload and frees the block.

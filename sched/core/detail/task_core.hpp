@@ -40,6 +40,8 @@ struct alignas(16) TaskCore {
   FlsTable* fls = nullptr;                     // fiber-local values (created on first use)
   std::atomic<TaskBinding*> binding{nullptr};  // tokens and cleanup role, if any
   TaskCore* next = nullptr;                    // intrusive link: global-queue chains, ready lists
+  TaskCore* reg_prev = nullptr;                // links in the live-task registry (its shard lock)
+  TaskCore* reg_next = nullptr;
   std::uint64_t chain_len = 0;  // length of the chain this task heads in the global queue
   std::atomic<std::uintptr_t> joiner{kJoinNone};
   std::atomic<std::uint32_t> refs{2};  // the runtime's and the handle's
@@ -53,6 +55,7 @@ struct alignas(16) TaskCore {
   bool cancel_masked = false;
   bool select_rng_seeded = false;  // select_rng was seeded (on the fiber's first select)
   std::uint32_t last_worker = 0;   // index of the worker it last ran on (migrate_every_switch)
+  std::uint32_t reg_shard = 0;     // the registry shard it is linked in
   std::uint64_t select_rng = 0;    // select's case-order generator: reproducible per task
 };
 

@@ -49,10 +49,14 @@ struct AsyncRuntimeConfig {
   // cleanup_timeout bounds how long run_main waits, after the main function returns, for cleanup
   // tasks (SpawnOptions::cleanup) before it cancels every remaining fiber and shuts down. 0..1h.
   std::chrono::nanoseconds cleanup_timeout = std::chrono::seconds(5);
-  // shutdown_timeout bounds how long run_main then waits for every remaining fiber to end after
-  // cancelling them; fibers still alive after it are abandoned and the process ends (see
-  // run_main). 0..1h. AsyncRuntime::shutdown and ~AsyncRuntime do not use it (they wait for all).
+  // shutdown_timeout bounds how long a shutdown waits for cancelled fibers to unwind: run_main
+  // after it cancels the remaining fibers (then the process ends without them), ~AsyncRuntime
+  // after drain_timeout (then they are reported and abandoned). AsyncRuntime::shutdown() (no
+  // argument) reports the live fibers once this long after it began, and keeps waiting. 0..1h.
   std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
+  // drain_timeout is how long ~AsyncRuntime lets fibers end by themselves (as shutdown() does)
+  // before it cancels every one that is left (see ~AsyncRuntime). 0..1h.
+  std::chrono::nanoseconds drain_timeout = std::chrono::seconds(5);
   // reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
   // same tests.
   ReactorBackend reactor = ReactorBackend::Auto;

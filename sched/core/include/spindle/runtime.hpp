@@ -2,10 +2,14 @@
 // threads.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "spindle/config.hpp"
+#include "spindle/fiber_info.hpp"
 #include "spindle/join_handle.hpp"
 #include "spindle/stats.hpp"
 #include "spindle/task.hpp"
@@ -27,7 +31,16 @@ class AsyncRuntime {
   // naming the field, its value and the allowed range for a bad config; std::system_error if
   // threads cannot start.
   explicit AsyncRuntime(const AsyncRuntimeConfig& config = {});
-  // ~AsyncRuntime calls shutdown(): it waits for every fiber to finish.
+  // ~AsyncRuntime shuts the runtime down in bounded time (unless shutdown() already did):
+  //   1. like shutdown(), it stops accepting spawns from outside and waits up to
+  //      config().drain_timeout for every fiber to end by itself;
+  //   2. it cancels every fiber still alive (and every one spawned from now on, which never
+  //      starts) and waits up to config().shutdown_timeout for them to unwind;
+  //   3. if some are still alive (they ignore cancellation, or never reach a blocking point), it
+  //      writes them to stderr (id, name, state, priority), stops the workers it can and abandons
+  //      the rest: their stacks and the runtime's memory are leaked, never freed under them, and a
+  //      worker thread still running one of them is detached.
+  // Calls std::terminate from one of this runtime's own fibers.
   ~AsyncRuntime();
   AsyncRuntime(const AsyncRuntime&) = delete;
   AsyncRuntime& operator=(const AsyncRuntime&) = delete;
@@ -65,9 +78,24 @@ class AsyncRuntime {
   // shutdown stops accepting spawns from outside the runtime (they throw std::runtime_error, except
   // Critical-priority ones, which are still accepted until the workers exit), lets every spawned
   // fiber run to completion (fibers may still spawn children), then joins the worker threads.
-  // Blocks the calling thread until then. Idempotent; throws std::logic_error if called from one of
-  // this runtime's fibers.
+  // Blocks the calling thread until then, without bound: if fibers are still alive
+  // config().shutdown_timeout after it began, it writes them to stderr once and keeps waiting.
+  // Idempotent; throws std::logic_error if called from one of this runtime's fibers.
   void shutdown();
+  // shutdown(timeout) is the bounded shutdown: it stops accepting spawns as shutdown() does,
+  // cancels every live fiber (each sees Cancelled at its next blocking point; a fiber spawned from
+  // now on is cancelled before it starts, and its joiner gets Cancelled), waits up to `timeout` for
+  // all of them to end, and joins the worker threads. Returns true then. Returns false when fibers
+  // are still alive after `timeout`: they are written to stderr (id, name, state, priority) and
+  // keep running; call shutdown(timeout) again, shutdown(), or destroy the runtime (see
+  // ~AsyncRuntime). Blocks the calling thread up to `timeout`. Throws std::invalid_argument for a
+  // negative timeout, std::logic_error from one of this runtime's fibers, std::bad_alloc.
+  bool shutdown(std::chrono::nanoseconds timeout);
+
+  // fibers lists the runtime's live fibers (spawned and not finished), at most `limit` of them.
+  // Each entry is read under a short lock of its registry shard, so the list is a consistent view
+  // of each fiber, not an atomic view of all. Never blocks on fibers. Throws std::bad_alloc.
+  std::vector<FiberInfo> fibers(std::size_t limit = static_cast<std::size_t>(-1)) const;
 
   // config returns the configuration, with worker_threads resolved to the actual count.
   const AsyncRuntimeConfig& config() const noexcept;

@@ -73,7 +73,8 @@ bool runtime_wait_cleanup(RuntimeImpl* rt, std::chrono::nanoseconds timeout);
 // runtime_cancel_cleanup cancels the token every cleanup task is bound to.
 void runtime_cancel_cleanup(RuntimeImpl* rt) noexcept;
 // runtime_stop_within begins shutdown and waits (blocking the calling thread) up to `timeout` for
-// every task to end; returns whether they all did. Throws std::logic_error from one of rt's fibers.
+// every task to end (cancelling none); returns whether they all did, after listing the live ones on
+// stderr when not. Throws std::logic_error from one of rt's fibers.
 bool runtime_stop_within(RuntimeImpl* rt, std::chrono::nanoseconds timeout);
 // runtime_live_tasks returns how many tasks of `rt` have not finished.
 std::uint64_t runtime_live_tasks(const RuntimeImpl* rt) noexcept;

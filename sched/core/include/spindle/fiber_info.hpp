@@ -1,0 +1,20 @@
+// spindle/fiber_info.hpp: FiberInfo, one live fiber as AsyncRuntime::fibers() lists it.
+#pragma once
+
+#include <string>
+
+#include "spindle/task.hpp"
+
+namespace spindle {
+
+// FiberInfo describes one live fiber (a task spawned and not yet finished) at the moment of the
+// listing: its id, the name it gave itself (this_fiber::set_name, empty if none), its state
+// (Pending, Running or Waiting) and its priority.
+struct FiberInfo {
+  TaskId id;
+  std::string name;
+  TaskState state = TaskState::Pending;
+  TaskPriority priority = TaskPriority::Normal;
+};
+
+}  // namespace spindle
