@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -43,6 +44,12 @@ bool parked(const H& h, std::chrono::milliseconds timeout = std::chrono::seconds
   return wait_until([&] { return h.state() == spindle::TaskState::Waiting; }, timeout);
 }
 
+// wait_parked asserts that the fiber of `h` parks (it then is blocked in the operation under test).
+template <class H>
+void wait_parked(const H& h) {
+  ASSERT_TRUE(parked(h, std::chrono::seconds(30)));
+}
+
 // NamedConfig is a runtime configuration with the name its test instances carry.
 struct NamedConfig {
   const char* name;
@@ -55,6 +62,29 @@ inline const NamedConfig kConfigs[] = {
     {"OneWorker", {.worker_threads = 1}},
     {"ThreeWorkers", {.worker_threads = 3}},
     {"Migrating", {.worker_threads = 3, .migrate_every_switch = true}},
+};
+
+// RtCase is a named runtime configuration whose `div` divides loop counts: in migrate mode every
+// wake-up crosses threads, which is slow.
+struct RtCase {
+  const char* name;
+  AsyncRuntimeConfig cfg;
+  int div;
+};
+
+// kRtCases are the configurations the cross-worker channel, oneshot and select tests run under.
+inline const RtCase kRtCases[] = {
+    {"OneWorker", {.worker_threads = 1}, 1},
+    {"TwoWorkers", {.worker_threads = 2}, 1},
+    {"FourWorkers", {.worker_threads = 4}, 1},
+    {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
+};
+
+// RtTest is the fixture of tests parameterized by an RtCase.
+class RtTest : public ::testing::TestWithParam<RtCase> {
+ protected:
+  // n scales a loop count for the sanitizer and the runtime configuration.
+  static int n(int base) { return std::max(1, base / kScale / GetParam().div); }
 };
 
 // param_name names a test instance after its parameter's `name` (INSTANTIATE_TEST_SUITE_P).
