@@ -50,6 +50,14 @@ void wait_parked(const H& h) {
   ASSERT_TRUE(parked(h, std::chrono::seconds(30)));
 }
 
+// workers returns a runtime configuration with `n` worker threads (and work stealing on or off).
+inline AsyncRuntimeConfig workers(std::uint32_t n, bool stealing = true) {
+  AsyncRuntimeConfig cfg;
+  cfg.worker_threads = n;
+  cfg.enable_work_stealing = stealing;
+  return cfg;
+}
+
 // NamedConfig is a runtime configuration with the name its test instances carry.
 struct NamedConfig {
   const char* name;
