@@ -25,38 +25,12 @@ using namespace std::chrono_literals;
 using spindle::Channel;
 using spindle::ChannelError;
 using spindle::ChannelResult;
+using spindle::test::kRtCases;
+using spindle::test::kScale;
+using spindle::test::param_name;
+using spindle::test::wait_parked;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;  // sanitizers are slow: smaller loops, same coverage
-#else
-constexpr int kScale = 1;
-#endif
-
-// The runtime configurations the cross-worker tests run under.
-// `div` divides loop counts: in migrate mode every wake-up crosses threads, which is slow.
-struct RtCase {
-  const char* name;
-  spindle::AsyncRuntimeConfig cfg;
-  int div;
-};
-const RtCase kRtCases[] = {
-    {"OneWorker", {.worker_threads = 1}, 1},
-    {"TwoWorkers", {.worker_threads = 2}, 1},
-    {"FourWorkers", {.worker_threads = 4}, 1},
-    {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
-};
-
-class ChannelRt : public ::testing::TestWithParam<RtCase> {
- protected:
-  // n scales a loop count for the sanitizer and the runtime configuration.
-  static int n(int base) { return std::max(1, base / kScale / GetParam().div); }
-};
-
-// waiting_soon waits until `h`'s fiber is parked (it then is blocked in the operation under test).
-template <class H>
-void wait_parked(const H& h) {
-  ASSERT_TRUE(spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }));
-}
+class ChannelRt : public spindle::test::RtTest {};
 
 // ---------------------------------------------------------------------------------------------
 // Single-threaded semantics (no runtime: the calling thread never needs to block).
@@ -731,9 +705,6 @@ TEST_P(ChannelRt, StressExactlyOnceCap7) {
   stress(GetParam().cfg, 7, n(3000));
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, ChannelRt, ::testing::ValuesIn(kRtCases),
-                         [](const ::testing::TestParamInfo<RtCase>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, ChannelRt, ::testing::ValuesIn(kRtCases), param_name);
 
 }  // namespace

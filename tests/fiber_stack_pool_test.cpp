@@ -26,6 +26,8 @@
 
 #include <gtest/gtest.h>
 
+#include "subprocess.hpp"
+
 #if defined(__SANITIZE_THREAD__)
 #define SPINDLE_TEST_TSAN 1
 #elif defined(__has_feature)
@@ -51,53 +53,11 @@
 namespace spindle::fiber {
 namespace {
 
+using spindle::test::ChildResult;
+using spindle::test::killed_by;
+using spindle::test::run_in_child;
+
 constexpr std::size_t kKiB = 1024;
-
-// ChildResult is how a forked child ended and what it wrote to stdout/stderr.
-struct ChildResult {
-  int status = 0;
-  std::string output;
-};
-
-// run_in_child runs `fn` in a forked child (stdout and stderr captured) and waits for it; the child
-// exits 0 when `fn` returns.
-ChildResult run_in_child(const std::function<void()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  std::cout.flush();
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::dup2(fds[1], STDERR_FILENO);
-    ::close(fds[1]);
-    fn();
-    std::fflush(nullptr);
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  ChildResult r;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n > 0) {
-      r.output.append(buf, static_cast<std::size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  ::close(fds[0]);
-  while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
-  }
-  return r;
-}
-
-// killed_by returns whether the child died of signal `sig`.
-bool killed_by(const ChildResult& r, int sig) {
-  return WIFSIGNALED(r.status) && WTERMSIG(r.status) == sig;
-}
 
 // count_maps returns the number of lines in /proc/self/maps (the process's mappings).
 std::size_t count_maps() {

@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "spindle/spindle.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using spindle::detail::IoHandle;
 using spindle::detail::WaitStatus;
+using spindle::test::wait_until;
 
 struct Pair {
   int a = -1, b = -1;
@@ -50,16 +52,6 @@ long read_some(IoHandle& h, char* buf, std::size_t n, std::uint64_t deadline) {
   }
 }
 
-template <class Cond>
-bool eventually(Cond cond) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 class IoDriverTest : public testing::TestWithParam<spindle::ReactorBackend> {
  protected:
   spindle::AsyncRuntimeConfig config(std::uint32_t workers) {
@@ -82,7 +74,7 @@ TEST_P(IoDriverTest, AFiberParksUntilDataArrives) {
     io.release();
     return n == 5 ? std::string(buf, 5) : std::string("error ") + std::to_string(n);
   });
-  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  ASSERT_TRUE(wait_until([&] { return waiting.load(); }, 20s));
   ASSERT_EQ(::write(p.b, "hello", 5), 5);
   EXPECT_EQ(h.join(), "hello");
 }
@@ -105,7 +97,7 @@ TEST_P(IoDriverTest, DeadlineAndCancellation) {
     waiting = true;
     return read_some(io, buf, sizeof buf, spindle::detail::kNoDeadline);
   });
-  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  ASSERT_TRUE(wait_until([&] { return waiting.load(); }, 20s));
   h.cancel();
   EXPECT_EQ(h.join(), -2);
 }
@@ -184,7 +176,7 @@ TEST_P(IoDriverTest, AReaderAndAWriterRaceToRegisterTheSameFd) {
     };
     auto r = rt.spawn([&] { return waiter(IoHandle::kRead); });
     auto w = rt.spawn([&] { return waiter(IoHandle::kWrite); });
-    ASSERT_TRUE(eventually([&] { return ready.load() == 2; }));
+    ASSERT_TRUE(wait_until([&] { return ready.load() == 2; }, 20s));
     go = true;
     EXPECT_EQ(r.join(), WaitStatus::Signaled) << "round " << round;
     EXPECT_EQ(w.join(), WaitStatus::Signaled) << "round " << round;
@@ -214,7 +206,7 @@ TEST_P(IoDriverTest, ABusyWorkerStillPollsIo) {
     done = true;
     return n;
   });
-  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  ASSERT_TRUE(wait_until([&] { return waiting.load(); }, 20s));
   ASSERT_EQ(::write(p.b, "x", 1), 1);
   EXPECT_EQ(reader.join(), 1);
   EXPECT_GT(busy.join(), 0u);

@@ -41,14 +41,9 @@ using spindle::net::Shutdown;
 using spindle::net::SocketAddr;
 using spindle::net::TcpListener;
 using spindle::net::TcpStream;
+using spindle::test::kSanitized;
 
 namespace {
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 SocketAddr loopback0() {
   return SocketAddr::v4({127, 0, 0, 1}, 0);

@@ -20,34 +20,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using spindle::ChannelError;
+using spindle::test::kRtCases;
+using spindle::test::param_name;
+using spindle::test::wait_parked;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;
-#else
-constexpr int kScale = 1;
-#endif
-
-struct RtCase {
-  const char* name;
-  spindle::AsyncRuntimeConfig cfg;
-  int div;
-};
-const RtCase kRtCases[] = {
-    {"OneWorker", {.worker_threads = 1}, 1},
-    {"TwoWorkers", {.worker_threads = 2}, 1},
-    {"FourWorkers", {.worker_threads = 4}, 1},
-    {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
-};
-
-class OneshotRt : public ::testing::TestWithParam<RtCase> {
- protected:
-  static int n(int base) { return std::max(1, base / kScale / GetParam().div); }
-};
-
-template <class H>
-void wait_parked(const H& h) {
-  ASSERT_TRUE(spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }));
-}
+class OneshotRt : public spindle::test::RtTest {};
 
 TEST(OneshotTest, SendThenRecv) {
   auto [tx, rx] = spindle::oneshot<std::string>();
@@ -264,9 +241,6 @@ TEST_P(OneshotRt, ManyRepliesAcrossWorkers) {
   for (auto& h : hs) EXPECT_EQ(h.join(), expect);
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, OneshotRt, ::testing::ValuesIn(kRtCases),
-                         [](const ::testing::TestParamInfo<RtCase>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, OneshotRt, ::testing::ValuesIn(kRtCases), param_name);
 
 }  // namespace

@@ -16,14 +16,9 @@ using spindle::AsyncRuntime;
 using spindle::AsyncRuntimeConfig;
 using spindle::TaskPriority;
 using spindle::TaskState;
+using spindle::test::workers;
 
 namespace {
-
-AsyncRuntimeConfig workers(std::uint32_t n) {
-  AsyncRuntimeConfig cfg;
-  cfg.worker_threads = n;
-  return cfg;
-}
 
 // On one worker: B waits on an event; Q1 and Q2 are queued; the root sets the event and parks.
 // Returns the order in which B, Q1 and Q2 ran.

@@ -19,14 +19,9 @@ using spindle::AsyncRuntimeConfig;
 using spindle::JoinHandle;
 using spindle::TaskPriority;
 using spindle::TaskState;
+using spindle::test::workers;
 
 namespace {
-
-AsyncRuntimeConfig workers(std::uint32_t n) {
-  AsyncRuntimeConfig cfg;
-  cfg.worker_threads = n;
-  return cfg;
-}
 
 class RuntimeTest : public ::testing::TestWithParam<std::uint32_t> {
  protected:

@@ -17,15 +17,9 @@ using spindle::AsyncRuntime;
 using spindle::AsyncRuntimeConfig;
 using spindle::JoinHandle;
 using spindle::TaskPriority;
+using spindle::test::workers;
 
 namespace {
-
-AsyncRuntimeConfig workers(std::uint32_t n, bool stealing = true) {
-  AsyncRuntimeConfig cfg;
-  cfg.worker_threads = n;
-  cfg.enable_work_stealing = stealing;
-  return cfg;
-}
 
 TEST(SchedulingTest, HighestPriorityRunsFirstOnOneWorker) {
   AsyncRuntime rt{workers(1)};

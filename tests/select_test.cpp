@@ -27,35 +27,11 @@ using spindle::default_case;
 using spindle::recv_case;
 using spindle::send_case;
 using spindle::timeout;
+using spindle::test::kRtCases;
+using spindle::test::param_name;
+using spindle::test::wait_parked;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;
-#else
-constexpr int kScale = 1;
-#endif
-
-// `div` divides loop counts: in migrate mode every wake-up crosses threads, which is slow.
-struct RtCase {
-  const char* name;
-  spindle::AsyncRuntimeConfig cfg;
-  int div;
-};
-const RtCase kRtCases[] = {
-    {"OneWorker", {.worker_threads = 1}, 1},
-    {"TwoWorkers", {.worker_threads = 2}, 1},
-    {"FourWorkers", {.worker_threads = 4}, 1},
-    {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
-};
-
-class SelectRt : public ::testing::TestWithParam<RtCase> {
- protected:
-  static int n(int base) { return std::max(1, base / kScale / GetParam().div); }
-};
-
-template <class H>
-void wait_parked(const H& h) {
-  ASSERT_TRUE(spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }));
-}
+class SelectRt : public spindle::test::RtTest {};
 
 // ---------------------------------------------------------------------------------------------
 // Non-blocking behaviour (plain thread, nothing to wait for).
@@ -564,9 +540,6 @@ TEST_P(SelectRt, MoveOnlyThroughSelect) {
   EXPECT_EQ(rx.join(), static_cast<long>(rounds) * (rounds - 1) / 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, SelectRt, ::testing::ValuesIn(kRtCases),
-                         [](const ::testing::TestParamInfo<RtCase>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, SelectRt, ::testing::ValuesIn(kRtCases), param_name);
 
 }  // namespace

@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 using spindle::AsyncRuntime;
 using spindle::AsyncRuntimeConfig;
 using spindle::BlockingHandle;
+using spindle::test::workers;
 
 namespace {
 
@@ -44,12 +45,6 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
-
-AsyncRuntimeConfig workers(std::uint32_t n) {
-  AsyncRuntimeConfig c;
-  c.worker_threads = n;
-  return c;
-}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
-// tests/subprocess.hpp: running the example programs as subprocesses (stdout through a pipe,
-// signals, exit status with a deadline).
+// tests/subprocess.hpp: running code in child processes: the example programs as subprocesses
+// (stdout through a pipe, signals, exit status with a deadline), and a function in a forked child
+// (for cases that fault or install process-wide signal handlers).
 #pragma once
 
 #include <fcntl.h>
@@ -9,9 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <iostream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -126,5 +132,51 @@ class Child {
   int out_ = -1;
   std::string buf_;
 };
+
+// ChildResult is how a forked child ended and what it wrote to stdout/stderr.
+struct ChildResult {
+  int status = 0;
+  std::string output;
+};
+
+// run_in_child runs `fn` in a forked child (stdout and stderr captured) and waits for it; the child
+// exits 0 when `fn` returns.
+inline ChildResult run_in_child(const std::function<void()>& fn) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  std::cout.flush();
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::dup2(fds[1], STDERR_FILENO);
+    ::close(fds[1]);
+    fn();
+    std::fflush(nullptr);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  ChildResult r;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n > 0) {
+      r.output.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fds[0]);
+  while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
+  }
+  return r;
+}
+
+// killed_by returns whether the child died of signal `sig`.
+inline bool killed_by(const ChildResult& r, int sig) {
+  return WIFSIGNALED(r.status) && WTERMSIG(r.status) == sig;
+}
 
 }  // namespace spindle::test

@@ -24,36 +24,18 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using spindle::AsyncRuntime;
-using spindle::AsyncRuntimeConfig;
 using spindle::Cancelled;
 using spindle::ConditionVariable;
 using spindle::JoinHandle;
 using spindle::Mutex;
+using spindle::test::kConfigs;
+using spindle::test::kScale;
+using spindle::test::NamedConfig;
+using spindle::test::param_name;
+using spindle::test::parked;
 using Lock = std::unique_lock<Mutex>;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;
-#else
-constexpr int kScale = 1;
-#endif
-
-struct NamedConfig {
-  const char* name;
-  AsyncRuntimeConfig cfg;
-};
-
-const NamedConfig kConfigs[] = {
-    {"OneWorker", {.worker_threads = 1}},
-    {"ThreeWorkers", {.worker_threads = 3}},
-    {"Migrating", {.worker_threads = 3, .migrate_every_switch = true}},
-};
-
 class CondVarTest : public testing::TestWithParam<NamedConfig> {};
-
-template <class T>
-bool parked(const JoinHandle<T>& h) {
-  return spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }, 20s);
-}
 
 // Ping-pong: two parties alternate a turn flag `rounds` times.
 struct PingPong {
@@ -392,9 +374,6 @@ TEST(CondVarStress, BoundedQueue) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, CondVarTest, testing::ValuesIn(kConfigs),
-                         [](const testing::TestParamInfo<NamedConfig>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Configs, CondVarTest, testing::ValuesIn(kConfigs), param_name);
 
 }  // namespace

@@ -21,34 +21,16 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using spindle::AsyncRuntime;
-using spindle::AsyncRuntimeConfig;
 using spindle::Cancelled;
 using spindle::Event;
 using spindle::JoinHandle;
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;
-#else
-constexpr int kScale = 1;
-#endif
-
-struct NamedConfig {
-  const char* name;
-  AsyncRuntimeConfig cfg;
-};
-
-const NamedConfig kConfigs[] = {
-    {"OneWorker", {.worker_threads = 1}},
-    {"ThreeWorkers", {.worker_threads = 3}},
-    {"Migrating", {.worker_threads = 3, .migrate_every_switch = true}},
-};
+using spindle::test::kConfigs;
+using spindle::test::kScale;
+using spindle::test::NamedConfig;
+using spindle::test::param_name;
+using spindle::test::parked;
 
 class EventTest : public testing::TestWithParam<NamedConfig> {};
-
-template <class T>
-bool parked(const JoinHandle<T>& h) {
-  return spindle::test::wait_until([&] { return h.state() == spindle::TaskState::Waiting; }, 20s);
-}
 
 TEST(EventBasics, ManualReset) {
   Event e;
@@ -244,9 +226,6 @@ TEST(EventStress, RandomizedRounds) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, EventTest, testing::ValuesIn(kConfigs),
-                         [](const testing::TestParamInfo<NamedConfig>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Configs, EventTest, testing::ValuesIn(kConfigs), param_name);
 
 }  // namespace

@@ -14,21 +14,12 @@
 #include "spindle/run_main.hpp"
 #include "spindle/spindle.hpp"
 #include "spindle/task_result_bundle.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// Waits (generously) until `cond` holds.
-template <class Cond>
-bool eventually(Cond cond) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using spindle::test::wait_until;
 
 TEST(TaskCancellationTest, CancellingTheBoundTokenWakesABlockedFiber) {
   spindle::AsyncRuntime rt({.worker_threads = 2});
@@ -40,7 +31,7 @@ TEST(TaskCancellationTest, CancellingTheBoundTokenWakesABlockedFiber) {
         spindle::this_fiber::sleep_for(1h);
       },
       spindle::SpawnOptions{.token = token});
-  ASSERT_TRUE(eventually([&] { return blocked.load(); }));
+  ASSERT_TRUE(wait_until([&] { return blocked.load(); }, 20s));
   token.cancel();
   EXPECT_THROW(h.join(), spindle::Cancelled);
   EXPECT_EQ(h.state(), spindle::TaskState::Cancelled);
@@ -68,7 +59,7 @@ TEST(TaskCancellationTest, JoinHandleCancelCancelsTheTasksOwnTokenOnly) {
         spindle::this_fiber::sleep_for(1h);
       },
       spindle::SpawnOptions{.token = parent});
-  ASSERT_TRUE(eventually([&] { return ready.load(); }));
+  ASSERT_TRUE(wait_until([&] { return ready.load(); }, 20s));
   h.cancel();
   EXPECT_THROW(h.join(), spindle::Cancelled);
   EXPECT_TRUE(callback_ran.load());
@@ -83,7 +74,7 @@ TEST(TaskCancellationTest, OwnTokenMadeAfterCancellationIsBornCancelled) {
     while (!spindle::this_fiber::is_cancelled()) spindle::this_fiber::yield();
     return spindle::this_fiber::cancellation_token().is_cancelled();
   });
-  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  ASSERT_TRUE(wait_until([&] { return started.load(); }, 20s));
   h.cancel();
   EXPECT_TRUE(h.join());
 }
@@ -107,7 +98,7 @@ TEST(TaskCancellationTest, SpawnedFibersInheritTheBoundTokenButNotTheSpawnersOwn
       spindle::SpawnOptions{.token = token});
   parent.join();  // the parent is done; its children still sleep
   unbound_child.join();
-  ASSERT_TRUE(eventually([&] { return blocked.load() == 3; }));
+  ASSERT_TRUE(wait_until([&] { return blocked.load() == 3; }, 20s));
   token.cancel();
   for (auto& c : children) EXPECT_THROW(c.join(), spindle::Cancelled);
 }
@@ -210,7 +201,7 @@ TEST(TaskResultBundleTest, DestroyedEarlyCancelsAndJoins) {
   {
     spindle::TaskResultBundle<void> bundle(rt);
     spawn_sleepers(bundle, 4, started, ended);
-    ASSERT_TRUE(eventually([&] { return started.load() == 4; }));
+    ASSERT_TRUE(wait_until([&] { return started.load() == 4; }, 20s));
   }  // from a plain thread: blocks until all ended
   EXPECT_EQ(ended.load(), 4);
 }
@@ -233,7 +224,7 @@ void cancel_owner_while_it_waits(bool timed) {
       bundle.wait_all();
     }
   });
-  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  ASSERT_TRUE(wait_until([&] { return waiting.load(); }, 20s));
   owner.cancel();
   EXPECT_THROW(owner.join(), spindle::Cancelled);
   EXPECT_EQ(ended.load(), 3);

@@ -1,11 +1,30 @@
-// tests/test_util.hpp: helpers shared by the runtime tests.
+// tests/test_util.hpp: helpers shared by the runtime tests (waiting on conditions, sanitizer
+// scaling, the runtime configurations the parameterized tests run under, waiting for a fiber to
+// park).
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
 
+#include "spindle/spindle.hpp"
+
 namespace spindle::test {
+
+// kSanitized says whether this is a ThreadSanitizer or AddressSanitizer build.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// kScale divides loop counts: sanitizers are slow, so smaller loops, same coverage.
+inline constexpr int kScale = kSanitized ? 4 : 1;
 
 // wait_until polls `pred` from the calling OS thread until it is true or `timeout` passes; returns
 // the last value. Used instead of sleeps: tests wait on conditions with a generous deadline.
@@ -18,5 +37,65 @@ inline bool wait_until(const std::function<bool()>& pred,
   }
   return true;
 }
+
+// parked waits (generously) until the fiber of handle `h` is parked in a blocking call.
+template <class H>
+bool parked(const H& h, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  return wait_until([&] { return h.state() == spindle::TaskState::Waiting; }, timeout);
+}
+
+// wait_parked asserts that the fiber of `h` parks (it then is blocked in the operation under test).
+template <class H>
+void wait_parked(const H& h) {
+  ASSERT_TRUE(parked(h, std::chrono::seconds(30)));
+}
+
+// workers returns a runtime configuration with `n` worker threads (and work stealing on or off).
+inline AsyncRuntimeConfig workers(std::uint32_t n, bool stealing = true) {
+  AsyncRuntimeConfig cfg;
+  cfg.worker_threads = n;
+  cfg.enable_work_stealing = stealing;
+  return cfg;
+}
+
+// NamedConfig is a runtime configuration with the name its test instances carry.
+struct NamedConfig {
+  const char* name;
+  AsyncRuntimeConfig cfg;
+};
+
+// kConfigs are the configurations the sync primitive tests run under: one worker, several, and
+// several in migrate_every_switch mode.
+inline const NamedConfig kConfigs[] = {
+    {"OneWorker", {.worker_threads = 1}},
+    {"ThreeWorkers", {.worker_threads = 3}},
+    {"Migrating", {.worker_threads = 3, .migrate_every_switch = true}},
+};
+
+// RtCase is a named runtime configuration whose `div` divides loop counts: in migrate mode every
+// wake-up crosses threads, which is slow.
+struct RtCase {
+  const char* name;
+  AsyncRuntimeConfig cfg;
+  int div;
+};
+
+// kRtCases are the configurations the cross-worker channel, oneshot and select tests run under.
+inline const RtCase kRtCases[] = {
+    {"OneWorker", {.worker_threads = 1}, 1},
+    {"TwoWorkers", {.worker_threads = 2}, 1},
+    {"FourWorkers", {.worker_threads = 4}, 1},
+    {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
+};
+
+// RtTest is the fixture of tests parameterized by an RtCase.
+class RtTest : public ::testing::TestWithParam<RtCase> {
+ protected:
+  // n scales a loop count for the sanitizer and the runtime configuration.
+  static int n(int base) { return std::max(1, base / kScale / GetParam().div); }
+};
+
+// param_name names a test instance after its parameter's `name` (INSTANTIATE_TEST_SUITE_P).
+inline constexpr auto param_name = [](const auto& info) { return std::string(info.param.name); };
 
 }  // namespace spindle::test
