@@ -25,8 +25,8 @@ namespace spindle::detail {
 
 class RuntimeImpl;
 
-// IoState is the driver's per-fd state; the reactor token points to it. Freed through
-// IoDriver::retire once no poll in progress can still report it.
+// IoState is the driver's per-fd state; the reactor token points to it. Retired by
+// IoDriver::detach and freed (IoDriver::free_retired) once no poll in progress can still report it.
 struct IoState {
   int fd = -1;
   RuntimeImpl* rt = nullptr;
