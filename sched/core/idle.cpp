@@ -1,5 +1,6 @@
 // Idle workers: spinning briefly, then parking on the Parker or in the I/O driver, with a timeout
-// from the earliest timer; waking a parked worker's thread (docs/scheduler.md, "Idle workers").
+// from the earliest timer; waking a parked worker's thread (docs/scheduler.md,
+// "Parking idle workers").
 #include <algorithm>
 
 #include "detail/runtime_impl.hpp"

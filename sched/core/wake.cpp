@@ -1,5 +1,6 @@
 // The wake policy: where a new or woken task goes (the calling worker, the run-next slot, the
-// global queue) and when a parked worker is woken for it (docs/scheduler.md, "Wakes").
+// global queue) and when a parked worker is woken for it (docs/scheduler.md, "The run-next slot"
+// and "Parking idle workers").
 #include "detail/runtime_impl.hpp"
 
 namespace spindle::detail {

@@ -79,7 +79,8 @@ void switch_to(Fiber* next) {
   __asm volatile("dsb" ::: "memory");
 }
 
-// fiber_start: the first code a fiber runs (its initial exception frame returns here, r0 = fiber).
+// spindle_cm_fiber_start: the first code a fiber runs (its initial exception frame returns here,
+// with r0 = the fiber).
 extern "C" [[noreturn]] void spindle_cm_fiber_start(Fiber* f) {
   cm::exit(f->entry(f->arg));
 }

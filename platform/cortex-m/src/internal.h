@@ -83,7 +83,8 @@ inline Fiber* current() {
 }
 Fiber* idle_context();
 
-// require_fiber: debug check for a blocking call: thread mode, interrupts not masked, on a fiber.
+// SPINDLE_CM_REQUIRE_FIBER: debug check for a blocking call: thread mode, interrupts not
+// masked, on a fiber.
 #if SPINDLE_CM_DEBUG
 #define SPINDLE_CM_REQUIRE_FIBER(fn)                                                          \
   do {                                                                                        \

@@ -1,8 +1,9 @@
-// sched/detail/io_driver.hpp (internal): the runtime's I/O driver. One Reactor per runtime; fibers
-// wait on IoSource objects; workers poll the reactor (docs/io.md).
+// sched/io/detail/io_driver.hpp (internal): the runtime's I/O driver. One Reactor per runtime,
+// created on the first fd registration (IoDriver::of); fibers wait through IoHandle objects;
+// workers poll the reactor (docs/io.md).
 //
 // Waiting for I/O, per fd and direction:
-//   try the call -> EAGAIN -> IoSource::wait(dir, deadline) -> retry the call.
+//   try the call -> EAGAIN -> IoHandle::wait(dir, deadline) -> retry the call.
 // wait() consumes a readiness latched by an earlier report, or links the fiber on the direction's
 // wait list, arms the reactor and parks. The driver (whichever worker polls the reactor) wakes
 // every waiter of a reported direction, or latches the direction when nobody waits. Spurious
@@ -24,8 +25,8 @@ namespace spindle::detail {
 
 class RuntimeImpl;
 
-// IoState is the driver's per-fd state; the reactor token points to it. Freed through
-// IoDriver::retire once no poll in progress can still report it.
+// IoState is the driver's per-fd state; the reactor token points to it. Retired by
+// IoDriver::detach and freed (IoDriver::free_retired) once no poll in progress can still report it.
 struct IoState {
   int fd = -1;
   RuntimeImpl* rt = nullptr;

@@ -1,4 +1,4 @@
-// sched/net/net_impl.hpp (internal): what the spindle::net socket classes share: the owned
+// sched/io/net/net_impl.hpp (internal): what the spindle::net socket classes share: the owned
 // descriptor with its IoHandle, error construction, and the wait step of the I/O loops.
 //
 // The I/O loop of every call: try the system call; on EAGAIN wait for readiness (IoHandle: parks a

@@ -58,7 +58,7 @@ struct Transfer {
 using ContextEntry = void (*)(boost::context::detail::transfer_t) noexcept;
 
 // Context is one suspended or running execution context: either an OS thread's own stack
-// (Context::for_current_thread) or a fiber stack (Context::make). Not copyable or movable: the
+// (Context::bind_current_thread) or a fiber stack (Context::make). Not copyable or movable: the
 // switch code keeps pointers to it.
 class Context {
  public:

@@ -4,9 +4,9 @@
 //
 // Semantics (all functions): a wait sleeps only while `*word == expected` at the moment it would
 // sleep (checked atomically with going to sleep on Linux), so a waker that changes the word before
-// calling wake_one never loses the wakeup. A wait may return spuriously: callers re-check their
-// condition. Nothing throws. wake_one may be given the address of a word whose owner has already
-// returned: it never reads or writes the memory (the kernel only hashes the address).
+// calling futex_wake_one never loses the wakeup. A wait may return spuriously: callers re-check
+// their condition. Nothing throws. futex_wake_one may be given the address of a word whose owner
+// has already returned: it never reads or writes the memory (the kernel only hashes the address).
 #pragma once
 
 #include <atomic>

@@ -74,11 +74,11 @@ struct ChanAccess;
 // wakes that sender. The buffer grows on demand (doubling) up to `capacity`, so a large capacity
 // costs memory only when it is used.
 //
-// Blocking: a fiber whose operation cannot complete first yields once (this_fiber::yield: other
-// ready fibers of its worker run, possibly the partner it waits for) and retries; only then does it
-// park in the channel's wait list, where blocked senders and receivers are served in FIFO order.
-// The retry saves a park and a wake-up when the partner is runnable on the same worker. OS threads
-// block at once.
+// Blocking: a fiber whose operation cannot complete first yields once (detail::yield_before_park:
+// other ready fibers of its worker run, possibly the partner it waits for, and the caller comes
+// back through the worker's run-next slot) and retries; only then does it park in the channel's
+// wait list, where blocked senders and receivers are served in FIFO order. The retry saves a park
+// and a wake-up when the partner is runnable on the same worker. OS threads block at once.
 //
 // Results: every operation returns a ChannelResult (no exception on any failure it reports): see
 // ChannelError. Blocking send/recv (without try_) are cancellation points: when the calling fiber's
