@@ -6,7 +6,6 @@
 // test, and the leak stays in the child.
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "spindle/spindle.hpp"
+#include "subprocess.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -35,45 +35,21 @@ std::size_t count_in(const std::vector<FiberInfo>& fs, TaskState s) {
   return n;
 }
 
-// Child is how a forked child ended and what it wrote on stdout and stderr.
-struct Child {
-  int status = 0;
-  std::string output;
-  bool exited_ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-// in_child runs `fn` in a forked child that an alarm kills after 60 s (a hang fails as SIGALRM);
-// the child exits 0 when `fn` returns true, 1 when it returns false.
-Child in_child(const std::function<bool()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) ADD_FAILURE() << "pipe";
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::dup2(fds[1], STDERR_FILENO);
-    ::close(fds[1]);
+// in_child runs `fn` in a forked child (test::run_in_child) that an alarm kills after 60 s, so
+// that a hang fails as SIGALRM; the child exits 0 when `fn` returns true, 1 when it returns false.
+test::ChildResult in_child(const std::function<bool()>& fn) {
+  return test::run_in_child([&fn] {
     ::alarm(60);
-    const bool ok = fn();
-    std::fflush(nullptr);
-    ::_exit(ok ? 0 : 1);
-  }
-  ::close(fds[1]);
-  Child c;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n > 0) {
-      c.output.append(buf, static_cast<std::size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
+    if (!fn()) {
+      std::fflush(nullptr);
+      ::_exit(1);
     }
-  }
-  ::close(fds[0]);
-  while (::waitpid(pid, &c.status, 0) < 0 && errno == EINTR) {
-  }
-  return c;
+  });
+}
+
+// exited_ok says whether the child exited with status 0.
+bool exited_ok(const test::ChildResult& c) {
+  return WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0;
 }
 
 // joined_cancelled says whether joining `h` throws Cancelled.
@@ -263,7 +239,7 @@ TEST(RuntimeDestructor, LetsFibersFinishWithinDrainTimeout) {
 
 TEST(RuntimeDestructor, CancelsAFiberParkedInAcceptAfterDrainTimeout) {
   // Before the bounded destructor this child hung for ever (killed by its alarm).
-  const Child c = in_child([] {
+  const test::ChildResult c = in_child([] {
     std::optional<JoinHandle<void>> h;
     {
       AsyncRuntime rt({.worker_threads = 2, .shutdown_timeout = 30s, .drain_timeout = 0ns});
@@ -279,11 +255,11 @@ TEST(RuntimeDestructor, CancelsAFiberParkedInAcceptAfterDrainTimeout) {
     }
     return joined_cancelled(*h);
   });
-  EXPECT_TRUE(c.exited_ok()) << "status " << c.status << "\n" << c.output;
+  EXPECT_TRUE(exited_ok(c)) << "status " << c.status << "\n" << c.output;
 }
 
 TEST(RuntimeDestructor, AbandonsFibersThatIgnoreCancellationAndReportsThem) {
-  const Child c = in_child([] {
+  const test::ChildResult c = in_child([] {
     auto rt = std::make_unique<AsyncRuntime>(
         AsyncRuntimeConfig{.worker_threads = 2, .shutdown_timeout = 100ms, .drain_timeout = 0ns});
     // One fiber never reaches a blocking point; another is parked where cancellation is not
@@ -309,7 +285,7 @@ TEST(RuntimeDestructor, AbandonsFibersThatIgnoreCancellationAndReportsThem) {
     std::puts("destructor returned");
     return true;
   });
-  EXPECT_TRUE(c.exited_ok()) << "status " << c.status << "\n" << c.output;
+  EXPECT_TRUE(exited_ok(c)) << "status " << c.status << "\n" << c.output;
   EXPECT_NE(c.output.find("~AsyncRuntime: 2 fiber(s) still alive after 100 ms; cancelled and "
                           "not ending: abandoning them"),
             std::string::npos)
