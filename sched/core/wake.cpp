@@ -59,11 +59,9 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
     if (debug)
       log_debug(this, "worker %u: spawn task %llu (%s)", w->index, (unsigned long long)t->dbg.id,
                 to_string(p));
-    registry.add(t, w->index);
     try {
       w->push_local(t);
     } catch (...) {  // out of memory in the global queue: the task was never queued
-      registry.remove(t);
       w->counters.spawned.v.store(w->counters.spawned.v.load(std::memory_order_relaxed) - 1,
                                   std::memory_order_release);
       throw;
@@ -91,12 +89,9 @@ void RuntimeImpl::submit(TaskCore* t, TaskPriority p) {
   if (debug)
     log_debug(this, "external spawn task %llu (%s)", (unsigned long long)t->dbg.id, to_string(p));
   t->next = nullptr;
-  // External spawns spread over the shards (the last one is nobody's own).
-  registry.add(t, static_cast<std::uint32_t>(t->dbg.id));
   try {
     global.push_chain(static_cast<int>(p), t, 1);
   } catch (...) {
-    registry.remove(t);
     ext_spawned.fetch_sub(1, std::memory_order_seq_cst);
     for (auto& wk : workers) wk->wake_thread();  // a stopping worker may have counted it
     throw;

@@ -237,6 +237,9 @@ TaskCore* Worker::next_ready_slow(PriorityPolicy::Choice c, int yield_level) {
 }
 
 bool Worker::start_task(TaskCore* t) {
+  // Linked into this worker's registry shard as it starts (it usually completes here too, so the
+  // shard's lock and list stay in this core's cache); a closed registry cancels it here.
+  rt->registry.add(t, index);
   if (t->cancel.load(std::memory_order_acquire)) {
     payload_of(t)->error = std::make_exception_ptr(Cancelled{});
     rt->complete(t, TaskState::Cancelled, this);

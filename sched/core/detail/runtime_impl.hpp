@@ -306,7 +306,7 @@ class RuntimeImpl {
   std::condition_variable stopped_cv;  // notified when state becomes kStopped, or a worker exits
   std::atomic<bool> exit{false};
   std::uint32_t exited_workers = 0;  // workers whose run() has returned (lifecycle_mu)
-  // The live tasks: linked by submit, unlinked by complete.
+  // The started live tasks: linked by Worker::start_task, unlinked by complete.
   TaskRegistry registry;
   // begin_shutdown moves kRunning to kShuttingDown and wakes every worker (idle ones re-check
   // live_tasks()). Throws std::logic_error from one of this runtime's fibers (`who` names the

@@ -1,11 +1,13 @@
 // sched/core/detail/task_registry.hpp (internal): every live task of a runtime, for the bounded
 // shutdown (cancel them all, report those that stay) and for fiber dumps.
 //
-// A task is linked in RuntimeImpl::submit (wake.cpp) and unlinked in RuntimeImpl::complete
-// (task.cpp). The list is sharded: a fiber that spawns links into its own worker's shard, so two
-// workers never share a lock on the spawn path; the completing worker takes the shard the task was
-// linked into (usually its own). Each shard is a spin lock over an intrusive doubly linked list
-// through TaskCore::reg_prev / reg_next, held for a few instructions.
+// A task is linked when a worker takes it to start it (Worker::start_task, worker.cpp) and unlinked
+// in RuntimeImpl::complete (task.cpp); a spawned task still waiting in a run queue is not linked
+// yet. The list is sharded by worker: a task links into the shard of the worker that starts it
+// and usually completes there too, so the shard's lock and list stay in that core's cache (linking
+// at spawn instead cost W1 about a fifth: the completing worker was often another one). Each
+// shard is a spin lock over an intrusive doubly linked list through TaskCore::reg_prev /
+// reg_next, held for a few instructions.
 #pragma once
 
 #include <cstddef>
@@ -35,9 +37,9 @@ class TaskRegistry {
   TaskRegistry(const TaskRegistry&) = delete;
   TaskRegistry& operator=(const TaskRegistry&) = delete;
 
-  // add links `t` into shard `hint` (modulo the shard count). When the registry is closed (see
-  // close_and_collect) the task is marked cancelled first: it never starts, and its joiner gets
-  // Cancelled. Never blocks beyond the shard's spin lock; never throws.
+  // add links `t` into shard `hint` (modulo the shard count). When that shard is closed (see
+  // collect) the task is marked cancelled first: it never starts, and its joiner gets Cancelled.
+  // Never blocks beyond the shard's spin lock; never throws.
   void add(TaskCore* t, std::uint32_t hint) noexcept;
   // remove unlinks `t` (linked by add). Never throws.
   void remove(TaskCore* t) noexcept;

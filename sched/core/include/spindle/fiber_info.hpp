@@ -7,9 +7,9 @@
 
 namespace spindle {
 
-// FiberInfo describes one live fiber (a task spawned and not yet finished) at the moment of the
+// FiberInfo describes one live fiber (a task started and not yet finished) at the moment of the
 // listing: its id, the name it gave itself (this_fiber::set_name, empty if none), its state
-// (Pending, Running or Waiting) and its priority.
+// (Running or Waiting; Pending for an instant as it starts) and its priority.
 struct FiberInfo {
   TaskId id;
   std::string name;

@@ -92,7 +92,8 @@ class AsyncRuntime {
   // negative timeout, std::logic_error from one of this runtime's fibers, std::bad_alloc.
   bool shutdown(std::chrono::nanoseconds timeout);
 
-  // fibers lists the runtime's live fibers (spawned and not finished), at most `limit` of them.
+  // fibers lists the runtime's live fibers (started and not finished: a spawned task still waiting
+  // for its first run is not listed; RuntimeStats::queued_tasks counts those), at most `limit`.
   // Each entry is read under a short lock of its registry shard, so the list is a consistent view
   // of each fiber, not an atomic view of all. Never blocks on fibers. Throws std::bad_alloc.
   std::vector<FiberInfo> fibers(std::size_t limit = static_cast<std::size_t>(-1)) const;
