@@ -8,6 +8,7 @@
 
 #include "detail/runtime_impl.hpp"
 #include "detail/task_binding.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/spawn_options.hpp"
 
@@ -217,6 +218,10 @@ RuntimeImpl* current_runtime() noexcept {
 }
 
 bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns) {
+  // The cooperative budget: joining finished tasks in a loop still yields now and then.
+  if (!coop_proceed([&] { return deadline_passed(deadline_ns); }) && cancellable) {
+    throw Cancelled{};
+  }
   TaskCore* t = core_of(task);
   if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return true;
   Worker* w = current_worker();

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "detail/runtime_impl.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/platform/futex.hpp"
 #include "spindle/sys.h"
 #include "spindle/task.hpp"
@@ -113,6 +114,15 @@ void wait_signal(Waiter& w) noexcept {
   std::atomic<std::uint32_t>* word = &w.signaled;
   word->store(1, std::memory_order_release);
   platform::futex_wake_one(word);
+}
+
+bool coop_exhausted() noexcept {
+  coop_budget = kCoopBudget;
+  Worker* w = current_worker();
+  if (w == nullptr || w->current == nullptr) return true;  // a plain thread: only counts
+  TaskCore* self = w->current;
+  w->switch_from_fiber(SwitchKind::kYield);  // may resume on another worker (refilled there)
+  return !cancel_deliverable(self);
 }
 
 bool cancel_pending() noexcept {

@@ -11,6 +11,7 @@
 #include "detail/fls_table.hpp"
 #include "detail/random.hpp"
 #include "detail/runtime_impl.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/fiber/overflow.hpp"
 #include "spindle/sys.h"
 
@@ -326,6 +327,7 @@ void Worker::switch_from_fiber(SwitchKind kind) {
   current = next;
   fiber::set_current_fiber_debug_info(next != nullptr ? &next->dbg : nullptr);
   counters.switches.add();
+  coop_budget = kCoopBudget;  // the next fiber starts with a full budget
   if (kind == SwitchKind::kFinish) fiber::switch_final(prev->ctx, *to, &act);
   fiber::Transfer tr = fiber::switch_context(prev->ctx, *to, &act);
   current_worker()->after_switch(tr);
@@ -402,6 +404,7 @@ void Worker::run() {
       *thread_eh_ = t->eh;
       fiber::set_current_fiber_debug_info(&t->dbg);
       counters.switches.add();
+      coop_budget = kCoopBudget;
       fiber::Transfer tr = fiber::switch_context(sched_ctx_, t->ctx, nullptr);
       fiber::set_current_fiber_debug_info(nullptr);
       after_switch(tr);

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "spindle/channel_error.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/this_fiber.hpp"
 
@@ -99,6 +100,11 @@ struct ChanAccess;
 // shared ownership use make_channel, which returns a std::shared_ptr<Channel<T>>.
 //
 // T must be nothrow move constructible (values move under the channel's internal lock).
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it returns
+// ChannelError::Cancelled without sending or receiving.
+// docs/scheduler.md, "Cooperative budget".
 template <class T>
 class Channel {
   static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_array_v<T>,
@@ -342,6 +348,11 @@ class Channel {
   }
 
   ChannelResult<void> send_impl(T& v, std::uint64_t deadline, bool block) {
+    // The cooperative budget (blocking forms only), before anything happens: cancelled, nothing
+    // was sent.
+    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+      return ChannelError::Cancelled;
+    }
     detail::WaitNode* wake = nullptr;
     const detail::ChanOp op = send_attempt(v, wake);
     if (op == detail::ChanOp::WouldBlock) [[unlikely]] {
@@ -384,6 +395,9 @@ class Channel {
   }
 
   ChannelResult<T> recv_impl(std::uint64_t deadline, bool block) {
+    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+      return ChannelError::Cancelled;
+    }
     detail::Uninit<T> tmp;
     detail::WaitNode* wake = nullptr;
     lock_.lock();

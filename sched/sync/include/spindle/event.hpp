@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -21,6 +22,10 @@ namespace spindle {
 // event is not set): a cancelled fiber waiting on an open event returns at once. A fiber cancelled
 // before it parks or while parked throws spindle::Cancelled, unless a set() reached it in the same
 // instant (then the wait returns normally).
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it throws
+// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
 class Event {
  public:
   // Event constructs an event, open if `initially_set`.
@@ -41,6 +46,7 @@ class Event {
   // thread meanwhile. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait.
   void wait() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     if (is_set()) [[likely]]
       return;
     wait_slow(detail::kNoDeadline);
@@ -49,6 +55,7 @@ class Event {
   // event was set (false: timed out). Throws spindle::Cancelled like wait.
   template <class Rep, class Period>
   bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (is_set()) return true;
     return wait_slow(detail::deadline_after(timeout));
   }
@@ -56,6 +63,10 @@ class Event {
   // the call); returns whether the event was set. Throws spindle::Cancelled like wait.
   template <class Clock, class Duration>
   bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (is_set()) return true;
     return wait_slow(detail::deadline_at(deadline));
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -49,6 +50,10 @@ void mutex_lock_uncancellable(Mutex& m) noexcept;
 // is undefined behaviour (debug builds assert the mutex is locked). A fiber may lock on one worker
 // and unlock on another (fibers migrate), and the mutex may be held across blocking calls
 // (sleep_for, join, I/O). Do not lock it recursively: that deadlocks.
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it throws
+// spindle::Cancelled without locking. docs/scheduler.md, "Cooperative budget".
 class Mutex {
  public:
   // kHandoffAfter is how many times a woken waiter may lose the race for the lock to a running
@@ -66,6 +71,7 @@ class Mutex {
   // calling OS thread. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait (it does not own the mutex then); nothing else.
   void lock() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     // try_lock, not a CAS from 0: a free mutex with waiters queued (kWaiters, kWoken) is taken here
     // too, without the slow path.
     if (try_lock()) [[likely]]
@@ -90,6 +96,7 @@ class Mutex {
   // whether it did. Blocks like lock; throws spindle::Cancelled like lock.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (try_lock()) return true;
     return lock_slow(detail::deadline_after(timeout), true);
   }
@@ -99,6 +106,10 @@ class Mutex {
   // spindle::Cancelled like lock.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (try_lock()) return true;
     return lock_slow(detail::deadline_at(deadline), true);
   }

@@ -12,6 +12,7 @@
 
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -146,6 +147,11 @@ class OneshotSender {
 // OneshotReceiver<T> is the receiving end of a oneshot. Movable, not copyable; a
 // default-constructed or moved-from receiver is empty. One receiver object must not be used by two
 // fibers or threads at once.
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: recv returns
+// ChannelError::Cancelled without taking the value.
+// docs/scheduler.md, "Cooperative budget".
 template <class T>
 class OneshotReceiver {
  public:
@@ -206,6 +212,9 @@ class OneshotReceiver {
 
   ChannelResult<T> recv_impl(std::uint64_t deadline, bool block) {
     if (s_ == nullptr) detail::throw_oneshot_misuse("spindle::OneshotReceiver: empty receiver");
+    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+      return ChannelError::Cancelled;
+    }
     s_->lock.lock();
     ChannelResult<T> r = take_locked();
     if (r || r.error() != ChannelError::Empty || !block) {

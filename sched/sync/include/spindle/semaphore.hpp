@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -25,6 +26,10 @@ namespace spindle {
 // cancelled fiber still takes an available permit. A fiber cancelled before it parks or while
 // parked leaves the queue and gets spindle::Cancelled without a permit; if a permit was handed to
 // it in the same instant it keeps the permit and returns normally (no permit is ever lost).
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it throws
+// spindle::Cancelled without taking a permit. docs/scheduler.md, "Cooperative budget".
 class Semaphore {
  public:
   // kDefaultMax is the default (and largest) limit on the count.
@@ -44,6 +49,7 @@ class Semaphore {
   // calling OS thread. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait (no permit is taken then).
   void acquire() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     if (try_acquire()) [[likely]]
       return;
     acquire_slow(detail::kNoDeadline);
@@ -64,6 +70,7 @@ class Semaphore {
   // whether it took a permit. Throws spindle::Cancelled like acquire.
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (try_acquire()) return true;
     return acquire_slow(detail::deadline_after(timeout));
   }
@@ -72,6 +79,10 @@ class Semaphore {
   // acquire.
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (try_acquire()) return true;
     return acquire_slow(detail::deadline_at(deadline));
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -43,6 +44,10 @@ void shared_mutex_lock_shared_uncancellable(SharedMutex& m) noexcept;
 //
 // Unlocking a lock the caller does not hold is undefined behaviour (debug builds assert what they
 // can). At most 2^29 - 1 readers may hold the lock at once.
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it throws
+// spindle::Cancelled without locking. docs/scheduler.md, "Cooperative budget".
 class SharedMutex {
  public:
   // SharedMutex constructs an unlocked mutex.
@@ -57,6 +62,7 @@ class SharedMutex {
   // blocks the calling OS thread) for the readers and writer inside and any writer queued before.
   // Throws spindle::Cancelled if the calling fiber is cancelled while it would wait.
   void lock() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     std::uint32_t expected = 0;
     if (state_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -75,6 +81,7 @@ class SharedMutex {
   // acquired the mutex. Throws spindle::Cancelled like lock.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (try_lock()) return true;
     return lock_slow(detail::deadline_after(timeout), true);
   }
@@ -83,6 +90,10 @@ class SharedMutex {
   // like lock.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (try_lock()) return true;
     return lock_slow(detail::deadline_at(deadline), true);
   }
@@ -101,6 +112,7 @@ class SharedMutex {
   // OS thread) while a writer holds it or waits for it. Throws spindle::Cancelled if the calling
   // fiber is cancelled while it would wait.
   void lock_shared() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     if (try_lock_shared()) [[likely]]
       return;
     lock_shared_slow(detail::kNoDeadline, true);
@@ -121,6 +133,7 @@ class SharedMutex {
   // returns whether it acquired the mutex. Throws spindle::Cancelled like lock_shared.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (try_lock_shared()) return true;
     return lock_shared_slow(detail::deadline_after(timeout), true);
   }
@@ -128,6 +141,10 @@ class SharedMutex {
   // whether it acquired the mutex. Throws spindle::Cancelled like lock_shared.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (try_lock_shared()) return true;
     return lock_shared_slow(detail::deadline_at(deadline), true);
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -22,6 +23,10 @@ namespace spindle {
 // is not zero). A fiber cancelled before it parks or while parked throws spindle::Cancelled, unless
 // the counter reached zero in the same instant (then wait returns normally). Cancellation never
 // changes the counter.
+// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
+// first, and is then a cancellation point even when it would not block: it throws
+// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
 class WaitGroup {
  public:
   // WaitGroup constructs a group with counter zero.
@@ -45,6 +50,7 @@ class WaitGroup {
   // thread meanwhile. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait.
   void wait() {
+    if (!detail::coop_proceed()) detail::throw_cancelled();
     if (count() == 0) [[likely]]
       return;
     wait_slow(detail::kNoDeadline);
@@ -53,6 +59,7 @@ class WaitGroup {
   // counter reached zero (false: timed out). Throws spindle::Cancelled like wait.
   template <class Rep, class Period>
   bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
     if (count() == 0) return true;
     return wait_slow(detail::deadline_after(timeout));
   }
@@ -60,6 +67,10 @@ class WaitGroup {
   // the call); returns whether the counter reached zero. Throws spindle::Cancelled like wait.
   template <class Clock, class Duration>
   bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    if (!detail::coop_proceed(
+            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
+      detail::throw_cancelled();
+    }
     if (count() == 0) return true;
     return wait_slow(detail::deadline_at(deadline));
   }

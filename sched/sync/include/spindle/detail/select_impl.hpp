@@ -17,6 +17,7 @@
 
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/sched_hooks.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/select.hpp"
@@ -224,6 +225,11 @@ struct Selector {
       }
       return r;
     } else {
+      // The cooperative budget (a select that may block: no default case), before any case is
+      // polled: cancelled, nothing happened.
+      if constexpr (kDefault == npos) {
+        if (!coop_proceed([&] { return deadline_passed(deadline); })) return r;  // npos
+      }
       Scratch scratch;
       std::array<WaitLock*, M> locks;
       std::array<std::size_t, M> order = kChanIndex;

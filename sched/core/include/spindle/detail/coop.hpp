@@ -1,0 +1,48 @@
+// spindle/detail/coop.hpp: internal. The cooperative budget (docs/scheduler.md, "Cooperative
+// budget"): an operation that can block (lock, recv, send, read, write, accept, join, ...) spends
+// one unit of its worker's budget each time it is called; when the budget runs out it yields first,
+// so that a fiber looping on operations that never need to block still reaches a scheduling
+// decision (other fibers, timers and I/O polls of its worker get their turn), and it is then a
+// cancellation point. Tokio's coop module does the same for futures. Not an API.
+#pragma once
+
+#include <cstdint>
+
+#include "spindle/detail/deadline.hpp"
+
+namespace spindle::detail {
+
+// kCoopBudget is how many such operations a fiber may call in a row, without switching away,
+// before one of them yields.
+inline constexpr std::uint32_t kCoopBudget = 128;
+
+// coop_budget is the calling thread's remaining budget. A worker refills it whenever it switches
+// to another fiber (Worker::switch_from_fiber, Worker::run); on other threads it only counts.
+inline thread_local std::uint32_t coop_budget = kCoopBudget;
+
+// coop_exhausted refills the budget and, in a fiber, yields (this_fiber::yield: the worker polls
+// its timers and I/O and runs other ready fibers first). Returns false when the calling fiber's
+// task then has a deliverable cancellation; true otherwise, and always outside fibers. Never
+// throws.
+bool coop_exhausted() noexcept;
+
+// coop_proceed spends one unit of budget for an untimed operation; see coop_exhausted for what
+// happens when it runs out. The caller reports false as its own cancellation (throwing
+// Cancelled, or returning ChannelError::Cancelled) before it does anything.
+inline bool coop_proceed() noexcept {
+  if (--coop_budget != 0) [[likely]]
+    return true;
+  return coop_exhausted();
+}
+
+// coop_proceed(passed) is coop_proceed for a timed operation: `passed()` (called only when the
+// budget runs out, so the fast path reads no clock) says whether its deadline is already over;
+// such a call keeps its "plain try, never Cancelled" rule and proceeds even when cancelled.
+template <class Passed>
+inline bool coop_proceed(Passed&& passed) noexcept {
+  if (--coop_budget != 0) [[likely]]
+    return true;
+  return coop_exhausted() || passed();
+}
+
+}  // namespace spindle::detail
