@@ -327,7 +327,8 @@ void Worker::switch_from_fiber(SwitchKind kind) {
   current = next;
   fiber::set_current_fiber_debug_info(next != nullptr ? &next->dbg : nullptr);
   counters.switches.add();
-  coop_budget = kCoopBudget;  // the next fiber starts with a full budget
+  coop_budget = kCoopBudget;  // the next fiber starts with a full budget and a new slice
+  coop_slice_ns = 0;
   if (kind == SwitchKind::kFinish) fiber::switch_final(prev->ctx, *to, &act);
   fiber::Transfer tr = fiber::switch_context(prev->ctx, *to, &act);
   current_worker()->after_switch(tr);
@@ -405,6 +406,7 @@ void Worker::run() {
       fiber::set_current_fiber_debug_info(&t->dbg);
       counters.switches.add();
       coop_budget = kCoopBudget;
+      coop_slice_ns = 0;
       fiber::Transfer tr = fiber::switch_context(sched_ctx_, t->ctx, nullptr);
       fiber::set_current_fiber_debug_info(nullptr);
       after_switch(tr);

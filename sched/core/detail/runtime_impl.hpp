@@ -151,9 +151,17 @@ class Worker {
   std::atomic<bool> in_reactor{false};  // parked in the reactor (as the I/O driver), not the Parker
   std::thread thread;
   bool exited = false;  // run() has returned (RuntimeImpl::lifecycle_mu)
+  // coop_slice_ns is when the running fiber first ran out of its cooperative budget since it was
+  // switched in (0: not yet); coop_exhausted yields once it is poll_interval old (owner).
+  std::uint64_t coop_slice_ns = 0;
 
   // wake_thread wakes this worker's thread wherever it sleeps (Parker or reactor). Any thread.
   void wake_thread() noexcept;
+
+  // poll_at_next_decision makes the next scheduling decision check timers and I/O (poll_tick)
+  // whatever the adaptive interval says: the running fiber has held the worker for poll_interval
+  // (owner).
+  void poll_at_next_decision() noexcept { poll_countdown_ = 1; }
 
   // has_local_ready reports whether this worker may have other fibers ready (owner; may be
   // stale-true, never stale-false for its own pushes).

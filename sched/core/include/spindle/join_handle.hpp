@@ -31,10 +31,10 @@ JoinHandle<R> make_join_handle(ResultSource<R>* task) noexcept;
 // move-assigning over) a handle detaches the task: a detached task runs to completion and is never
 // cancelled by that. Every result, exception or cancellation of a task reaches join().
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: join and the timed waits
-// throw spindle::Cancelled (not for a zero timeout).
-// docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (join and the timed waits throw
+// spindle::Cancelled (not for a zero timeout)), and it yields first once the fiber has held its
+// worker for poll_interval. docs/scheduler.md, "Cooperative budget".
 template <class T>
 class JoinHandle {
  public:

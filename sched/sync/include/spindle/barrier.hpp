@@ -24,9 +24,10 @@ namespace spindle {
 // caller must not arrive again for the same phase (its next arrival counts toward the following
 // phase). If the phase completed in the same instant, the wait returns normally.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled without arriving. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled without arriving),
+// and it yields first once the fiber has held its worker for poll_interval. docs/scheduler.md,
+// "Cooperative budget".
 class Barrier {
  public:
   // Barrier creates a barrier for `count` participants per phase. Throws std::invalid_argument

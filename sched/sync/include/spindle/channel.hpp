@@ -101,9 +101,9 @@ struct ChanAccess;
 //
 // T must be nothrow move constructible (values move under the channel's internal lock).
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it returns
-// ChannelError::Cancelled without sending or receiving.
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it returns ChannelError::Cancelled without
+// sending or receiving), and it yields first once the fiber has held its worker for poll_interval.
 // docs/scheduler.md, "Cooperative budget".
 template <class T>
 class Channel {

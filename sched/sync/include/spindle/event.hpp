@@ -23,9 +23,10 @@ namespace spindle {
 // before it parks or while parked throws spindle::Cancelled, unless a set() reached it in the same
 // instant (then the wait returns normally).
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled), and it yields
+// first once the fiber has held its worker for poll_interval. docs/scheduler.md, "Cooperative
+// budget".
 class Event {
  public:
   // Event constructs an event, open if `initially_set`.

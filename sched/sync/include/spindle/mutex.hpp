@@ -51,9 +51,10 @@ void mutex_lock_uncancellable(Mutex& m) noexcept;
 // and unlock on another (fibers migrate), and the mutex may be held across blocking calls
 // (sleep_for, join, I/O). Do not lock it recursively: that deadlocks.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled without locking. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled without locking),
+// and it yields first once the fiber has held its worker for poll_interval. docs/scheduler.md,
+// "Cooperative budget".
 class Mutex {
  public:
   // kHandoffAfter is how many times a woken waiter may lose the race for the lock to a running

@@ -148,9 +148,9 @@ class OneshotSender {
 // default-constructed or moved-from receiver is empty. One receiver object must not be used by two
 // fibers or threads at once.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: recv returns
-// ChannelError::Cancelled without taking the value.
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (recv returns ChannelError::Cancelled without
+// taking the value), and it yields first once the fiber has held its worker for poll_interval.
 // docs/scheduler.md, "Cooperative budget".
 template <class T>
 class OneshotReceiver {

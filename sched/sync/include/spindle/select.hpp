@@ -166,8 +166,9 @@ class SelectResult {
 // several cases. A select without channel cases waits for its timeout, or until cancelled (forever
 // on a thread). Throws only std::bad_alloc (a send case growing a buffer; then nothing happened).
 // A select that may block (no default case) spends the cooperative budget like a channel call:
-// once every 128 such calls in a row it yields first and, if the fiber was cancelled, returns
-// cancelled() without polling any case (docs/scheduler.md, "Cooperative budget").
+// once every 128 such calls in a row, if the fiber was cancelled, it returns cancelled() without
+// polling any case, and it yields first once the fiber has held its worker for poll_interval
+// (docs/scheduler.md, "Cooperative budget").
 template <class... Cases>
 [[nodiscard]] SelectResult<Cases...> select(Cases... cases) {
   static_assert((detail::SelectCaseTraits<Cases>::valid && ...),

@@ -27,9 +27,10 @@ namespace spindle {
 // parked leaves the queue and gets spindle::Cancelled without a permit; if a permit was handed to
 // it in the same instant it keeps the permit and returns normally (no permit is ever lost).
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled without taking a permit. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled without taking a
+// permit), and it yields first once the fiber has held its worker for poll_interval.
+// docs/scheduler.md, "Cooperative budget".
 class Semaphore {
  public:
   // kDefaultMax is the default (and largest) limit on the count.

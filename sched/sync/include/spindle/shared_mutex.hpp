@@ -45,9 +45,10 @@ void shared_mutex_lock_shared_uncancellable(SharedMutex& m) noexcept;
 // Unlocking a lock the caller does not hold is undefined behaviour (debug builds assert what they
 // can). At most 2^29 - 1 readers may hold the lock at once.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled without locking. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled without locking),
+// and it yields first once the fiber has held its worker for poll_interval. docs/scheduler.md,
+// "Cooperative budget".
 class SharedMutex {
  public:
   // SharedMutex constructs an unlocked mutex.

@@ -24,9 +24,10 @@ namespace spindle {
 // the counter reached zero in the same instant (then wait returns normally). Cancellation never
 // changes the counter.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled), and it yields
+// first once the fiber has held its worker for poll_interval. docs/scheduler.md, "Cooperative
+// budget".
 class WaitGroup {
  public:
   // WaitGroup constructs a group with counter zero.

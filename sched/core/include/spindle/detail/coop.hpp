@@ -1,9 +1,10 @@
 // spindle/detail/coop.hpp: internal. The cooperative budget (docs/scheduler.md, "Cooperative
 // budget"): an operation that can block (lock, recv, send, read, write, accept, join, ...) spends
-// one unit of its worker's budget each time it is called; when the budget runs out it yields first,
-// so that a fiber looping on operations that never need to block still reaches a scheduling
-// decision (other fibers, timers and I/O polls of its worker get their turn), and it is then a
-// cancellation point. Tokio's coop module does the same for futures. Not an API.
+// one unit of its worker's budget each time it is called; when the budget runs out it is a
+// cancellation point, and it yields first if the fiber has held its worker for poll_interval, so
+// that a fiber looping on operations that never need to block still reaches a scheduling decision
+// (other fibers, timers and I/O polls of its worker get their turn). Tokio's coop module does the
+// same for futures. Not an API.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,11 @@ inline constexpr std::uint32_t kCoopBudget = 128;
 // to another fiber (Worker::switch_from_fiber, Worker::run); on other threads it only counts.
 inline thread_local std::uint32_t coop_budget = kCoopBudget;
 
-// coop_exhausted refills the budget and, in a fiber, yields (this_fiber::yield: the worker polls
-// its timers and I/O and runs other ready fibers first). Returns false when the calling fiber's
-// task then has a deliverable cancellation; true otherwise, and always outside fibers. Never
-// throws.
+// coop_exhausted refills the budget and, in a fiber that has run poll_interval since it was
+// switched in (measured from its first exhaustion), or that has a deliverable cancellation,
+// yields (this_fiber::yield: the worker polls its timers and I/O and runs other ready fibers
+// first). Returns false when the calling fiber's task has a deliverable cancellation; true
+// otherwise, and always outside fibers. Never throws.
 bool coop_exhausted() noexcept;
 
 // coop_proceed spends one unit of budget for an untimed operation; see coop_exhausted for what

@@ -32,9 +32,10 @@ struct Accepted {
 // Connections that fail between arrival and accept (ECONNABORTED, EPROTO, network errors) are
 // skipped silently.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled), and it yields
+// first once the fiber has held its worker for poll_interval. docs/scheduler.md, "Cooperative
+// budget".
 class TcpListener {
  public:
   // TcpListener makes a closed listener (is_open() == false).

@@ -51,9 +51,10 @@ enum class Shutdown : std::uint8_t {
 // spindle::Cancelled. Bytes already transferred by that call stay transferred (write_all and
 // read_exact may have moved part of the buffer).
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled before any byte moves. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled before any byte
+// moves), and it yields first once the fiber has held its worker for poll_interval.
+// docs/scheduler.md, "Cooperative budget".
 class TcpStream {
  public:
   // TcpStream makes a closed stream (is_open() == false).

@@ -30,9 +30,10 @@ struct Datagram {
 // the destination for send_to, the local address for recv_from), timeouts and cancellation work as
 // for TcpStream (spindle/net/tcp_stream.hpp). One fiber may receive while another sends.
 // Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call yields
-// first, and is then a cancellation point even when it would not block: it throws
-// spindle::Cancelled. docs/scheduler.md, "Cooperative budget".
+// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+// cancellation point even when it would not block (it throws spindle::Cancelled), and it yields
+// first once the fiber has held its worker for poll_interval. docs/scheduler.md, "Cooperative
+// budget".
 class UdpSocket {
  public:
   // UdpSocket makes a closed socket (is_open() == false).
