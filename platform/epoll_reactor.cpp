@@ -54,6 +54,7 @@
 
 #include "spindle/platform/reactor.hpp"
 #include "spindle/sys.h"
+#include "timeout.hpp"
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
 #define SPINDLE_HAVE_EPOLL_PWAIT2 1
@@ -343,12 +344,7 @@ class EpollReactor final : public Reactor {
 #if SPINDLE_HAVE_EPOLL_PWAIT2
     if (g_pwait2_usable.load(std::memory_order_relaxed)) {
       struct timespec ts;
-      struct timespec* tsp = nullptr;
-      if (timeout_ns >= 0) {
-        ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
-        ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
-        tsp = &ts;
-      }
+      struct timespec* tsp = timeout_timespec(timeout_ns, ts);
       const int n = epoll_pwait2(epfd_.get(), events, batch, tsp, nullptr);
       if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
       g_pwait2_usable.store(false, std::memory_order_relaxed);

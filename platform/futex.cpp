@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "timeout.hpp"
 #else
 #include <chrono>
 #include <thread>
@@ -30,12 +32,7 @@ std::uint32_t* addr(std::atomic<std::uint32_t>* word) noexcept {
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 std::int64_t timeout_ns) noexcept {
   struct timespec ts;
-  struct timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
-    ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
-    tsp = &ts;
-  }
+  struct timespec* tsp = timeout_timespec(timeout_ns, ts);
   syscall(SYS_futex, addr(word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
 }
 

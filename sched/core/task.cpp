@@ -8,7 +8,6 @@
 
 #include "detail/runtime_impl.hpp"
 #include "detail/task_binding.hpp"
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/spawn_options.hpp"
 
@@ -219,7 +218,7 @@ RuntimeImpl* current_runtime() noexcept {
 
 bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns) {
   // The cooperative budget: joining finished tasks in a loop still yields now and then.
-  if (!coop_proceed([&] { return deadline_passed(deadline_ns); }) && cancellable) {
+  if (!coop_proceed_ns(deadline_ns) && cancellable) {
     throw Cancelled{};
   }
   TaskCore* t = core_of(task);

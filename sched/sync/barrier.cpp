@@ -8,8 +8,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "spindle/detail/coop.hpp"
-
 namespace spindle {
 
 using detail::WaitNode;
@@ -50,9 +48,7 @@ void Barrier::arrive_and_wait() {
 
 bool Barrier::arrive_and_wait_ns(std::uint64_t deadline_ns) {
   // The cooperative budget, before arriving (a cancelled fiber then has not arrived).
-  if (!detail::coop_proceed([&] { return detail::deadline_passed(deadline_ns); })) {
-    detail::throw_cancelled();
-  }
+  if (!detail::coop_proceed_ns(deadline_ns)) detail::throw_cancelled();
   detail::WakeChain released;
   detail::Waiter w;
   WaitNode node(&w);

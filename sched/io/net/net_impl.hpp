@@ -12,7 +12,6 @@
 #include <string_view>
 
 #include "detail/io_driver.hpp"
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/net/socket_addr.hpp"
 
@@ -85,10 +84,7 @@ inline WaitOutcome wait_io(SocketCore& core, int dir, std::uint64_t deadline_ns)
 // does anything (spindle/detail/coop.hpp): every so many calls it yields, and throws Cancelled
 // when the fiber was cancelled and the deadline has not passed.
 inline void coop_step(std::uint64_t deadline_ns) {
-  if (!spindle::detail::coop_proceed(
-          [&] { return spindle::detail::deadline_passed(deadline_ns); })) {
-    spindle::detail::throw_cancelled();
-  }
+  if (!spindle::detail::coop_proceed_ns(deadline_ns)) spindle::detail::throw_cancelled();
 }
 
 // fail_after_last_try throws for a last attempt that would have blocked again.

@@ -16,7 +16,6 @@
 #include <utility>
 
 #include "spindle/channel_error.hpp"
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/this_fiber.hpp"
 
@@ -350,7 +349,7 @@ class Channel {
   ChannelResult<void> send_impl(T& v, std::uint64_t deadline, bool block) {
     // The cooperative budget (blocking forms only), before anything happens: cancelled, nothing
     // was sent.
-    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+    if (block && !detail::coop_proceed_ns(deadline)) {
       return ChannelError::Cancelled;
     }
     detail::WaitNode* wake = nullptr;
@@ -395,7 +394,7 @@ class Channel {
   }
 
   ChannelResult<T> recv_impl(std::uint64_t deadline, bool block) {
-    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+    if (block && !detail::coop_proceed_ns(deadline)) {
       return ChannelError::Cancelled;
     }
     detail::Uninit<T> tmp;

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdint>
 
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -47,7 +46,7 @@ class Event {
   // thread meanwhile. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait.
   void wait() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     if (is_set()) [[likely]]
       return;
     wait_slow(detail::kNoDeadline);
@@ -56,7 +55,7 @@ class Event {
   // event was set (false: timed out). Throws spindle::Cancelled like wait.
   template <class Rep, class Period>
   bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (is_set()) return true;
     return wait_slow(detail::deadline_after(timeout));
   }
@@ -64,10 +63,7 @@ class Event {
   // the call); returns whether the event was set. Throws spindle::Cancelled like wait.
   template <class Clock, class Duration>
   bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (is_set()) return true;
     return wait_slow(detail::deadline_at(deadline));
   }

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -72,7 +71,7 @@ class Mutex {
   // calling OS thread. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait (it does not own the mutex then); nothing else.
   void lock() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     // try_lock, not a CAS from 0: a free mutex with waiters queued (kWaiters, kWoken) is taken here
     // too, without the slow path.
     if (try_lock()) [[likely]]
@@ -97,7 +96,7 @@ class Mutex {
   // whether it did. Blocks like lock; throws spindle::Cancelled like lock.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (try_lock()) return true;
     return lock_slow(detail::deadline_after(timeout), true);
   }
@@ -107,10 +106,7 @@ class Mutex {
   // spindle::Cancelled like lock.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (try_lock()) return true;
     return lock_slow(detail::deadline_at(deadline), true);
   }

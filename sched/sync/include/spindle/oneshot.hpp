@@ -12,7 +12,6 @@
 
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -212,7 +211,7 @@ class OneshotReceiver {
 
   ChannelResult<T> recv_impl(std::uint64_t deadline, bool block) {
     if (s_ == nullptr) detail::throw_oneshot_misuse("spindle::OneshotReceiver: empty receiver");
-    if (block && !detail::coop_proceed([&] { return detail::deadline_passed(deadline); })) {
+    if (block && !detail::coop_proceed_ns(deadline)) {
       return ChannelError::Cancelled;
     }
     s_->lock.lock();

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -50,7 +49,7 @@ class Semaphore {
   // calling OS thread. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait (no permit is taken then).
   void acquire() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     if (try_acquire()) [[likely]]
       return;
     acquire_slow(detail::kNoDeadline);
@@ -71,7 +70,7 @@ class Semaphore {
   // whether it took a permit. Throws spindle::Cancelled like acquire.
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (try_acquire()) return true;
     return acquire_slow(detail::deadline_after(timeout));
   }
@@ -80,10 +79,7 @@ class Semaphore {
   // acquire.
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (try_acquire()) return true;
     return acquire_slow(detail::deadline_at(deadline));
   }

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -63,7 +62,7 @@ class SharedMutex {
   // blocks the calling OS thread) for the readers and writer inside and any writer queued before.
   // Throws spindle::Cancelled if the calling fiber is cancelled while it would wait.
   void lock() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     std::uint32_t expected = 0;
     if (state_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
                                        std::memory_order_relaxed)) [[likely]] {
@@ -82,7 +81,7 @@ class SharedMutex {
   // acquired the mutex. Throws spindle::Cancelled like lock.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (try_lock()) return true;
     return lock_slow(detail::deadline_after(timeout), true);
   }
@@ -91,10 +90,7 @@ class SharedMutex {
   // like lock.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (try_lock()) return true;
     return lock_slow(detail::deadline_at(deadline), true);
   }
@@ -113,7 +109,7 @@ class SharedMutex {
   // OS thread) while a writer holds it or waits for it. Throws spindle::Cancelled if the calling
   // fiber is cancelled while it would wait.
   void lock_shared() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     if (try_lock_shared()) [[likely]]
       return;
     lock_shared_slow(detail::kNoDeadline, true);
@@ -134,7 +130,7 @@ class SharedMutex {
   // returns whether it acquired the mutex. Throws spindle::Cancelled like lock_shared.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (try_lock_shared()) return true;
     return lock_shared_slow(detail::deadline_after(timeout), true);
   }
@@ -142,10 +138,7 @@ class SharedMutex {
   // whether it acquired the mutex. Throws spindle::Cancelled like lock_shared.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (try_lock_shared()) return true;
     return lock_shared_slow(detail::deadline_at(deadline), true);
   }

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/wait.hpp"
 
 namespace spindle {
@@ -51,7 +50,7 @@ class WaitGroup {
   // thread meanwhile. Throws spindle::Cancelled if the calling fiber is cancelled while it would
   // wait.
   void wait() {
-    if (!detail::coop_proceed()) detail::throw_cancelled();
+    detail::coop_or_throw();
     if (count() == 0) [[likely]]
       return;
     wait_slow(detail::kNoDeadline);
@@ -60,7 +59,7 @@ class WaitGroup {
   // counter reached zero (false: timed out). Throws spindle::Cancelled like wait.
   template <class Rep, class Period>
   bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
-    if (!detail::coop_proceed([&] { return timeout <= timeout.zero(); })) detail::throw_cancelled();
+    detail::coop_or_throw(timeout);
     if (count() == 0) return true;
     return wait_slow(detail::deadline_after(timeout));
   }
@@ -68,10 +67,7 @@ class WaitGroup {
   // the call); returns whether the counter reached zero. Throws spindle::Cancelled like wait.
   template <class Clock, class Duration>
   bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    if (!detail::coop_proceed(
-            [&] { return detail::deadline_passed(detail::deadline_at(deadline)); })) {
-      detail::throw_cancelled();
-    }
+    detail::coop_or_throw(deadline);
     if (count() == 0) return true;
     return wait_slow(detail::deadline_at(deadline));
   }

@@ -29,6 +29,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "spindle/detail/coop.hpp"
 #include "spindle/detail/deadline.hpp"
 
 namespace spindle::detail {
@@ -268,9 +269,36 @@ inline bool signaled_or_throw(WaitStatus st) {
   return st == WaitStatus::Signaled;
 }
 
+// coop_or_throw spends the cooperative budget of an untimed blocking call (coop.hpp) and throws
+// Cancelled when it says the fiber's cancellation is due.
+inline void coop_or_throw() {
+  if (!coop_proceed()) throw_cancelled();
+}
+// coop_or_throw(timeout) is coop_or_throw for a *_for call: a zero or negative timeout is a plain
+// try and never throws.
+template <class Rep, class Period>
+void coop_or_throw(const std::chrono::duration<Rep, Period>& timeout) {
+  if (!coop_proceed([&] { return timeout <= timeout.zero(); })) throw_cancelled();
+}
+// coop_or_throw(deadline) is coop_or_throw for a *_until call on any clock (the clock is read
+// only when the budget runs out): a passed deadline is a plain try and never throws.
+template <class Clock, class Duration>
+void coop_or_throw(const std::chrono::time_point<Clock, Duration>& deadline);
+
 // deadline_passed says whether a *_for / *_until deadline is already over (a zero or negative
 // timeout): such a call can fail at once without registering as a waiter.
 inline bool deadline_passed(std::uint64_t deadline) noexcept {
   return deadline != kNoDeadline && deadline <= now_ns();
+}
+
+// coop_proceed_ns is coop_proceed for a call with a monotonic deadline in ns (kNoDeadline: none);
+// a passed deadline is a plain try and proceeds.
+inline bool coop_proceed_ns(std::uint64_t deadline_ns) noexcept {
+  return coop_proceed([&] { return deadline_passed(deadline_ns); });
+}
+
+template <class Clock, class Duration>
+void coop_or_throw(const std::chrono::time_point<Clock, Duration>& deadline) {
+  if (!coop_proceed([&] { return deadline_passed(deadline_at(deadline)); })) throw_cancelled();
 }
 }  // namespace spindle::detail

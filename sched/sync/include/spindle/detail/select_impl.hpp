@@ -17,7 +17,6 @@
 
 #include "spindle/channel.hpp"
 #include "spindle/channel_error.hpp"
-#include "spindle/detail/coop.hpp"
 #include "spindle/detail/sched_hooks.hpp"
 #include "spindle/detail/wait.hpp"
 #include "spindle/select.hpp"
@@ -228,7 +227,7 @@ struct Selector {
       // The cooperative budget (a select that may block: no default case), before any case is
       // polled: cancelled, nothing happened.
       if constexpr (kDefault == npos) {
-        if (!coop_proceed([&] { return deadline_passed(deadline); })) return r;  // npos
+        if (!coop_proceed_ns(deadline)) return r;  // npos
       }
       Scratch scratch;
       std::array<WaitLock*, M> locks;
