@@ -598,7 +598,11 @@ double cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// g_saved_stderr is the real stderr while the child sends its stderr to a file (-1: not).
+int g_saved_stderr = -1;
+
 [[noreturn]] void die(const std::string& why) {
+  if (g_saved_stderr >= 0) ::dup2(g_saved_stderr, STDERR_FILENO);
   std::fprintf(stderr, "emfile child: %s\n", why.c_str());
   std::fflush(stderr);
   std::_Exit(3);
@@ -627,6 +631,13 @@ void emfile_child(ReactorBackend backend) {
     return a;
   });
   while (acceptor.state() != spindle::TaskState::Waiting) std::this_thread::yield();  // in go.wait
+  // The library's stderr into a file, to count its EMFILE reports (opened before the fill).
+  char log_path[] = "/tmp/spindle-emfile-XXXXXX";
+  const int log_fd = ::mkstemp(log_path);
+  if (log_fd < 0) die("mkstemp");
+  ::unlink(log_path);
+  g_saved_stderr = ::dup(STDERR_FILENO);
+  ::dup2(log_fd, STDERR_FILENO);
   // Take every descriptor left, so that accept hits EMFILE.
   std::vector<int> fillers;
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -663,6 +674,22 @@ void emfile_child(ReactorBackend backend) {
   a.stream.read_exact_for(MutableBuffer(&b, 1), 5s);
   if (b != 'x') die("bad byte");
   for (int fd : fillers) ::close(fd);
+  // Exactly one report for the whole burst (about nine backoff sleeps), naming the listener.
+  ::dup2(g_saved_stderr, STDERR_FILENO);
+  std::string log;
+  char buf[4096];
+  ssize_t got;
+  ::lseek(log_fd, 0, SEEK_SET);
+  while ((got = ::read(log_fd, buf, sizeof buf)) > 0)
+    log.append(buf, static_cast<std::size_t>(got));
+  const std::string head = "spindle: accept " + addr.to_string() + ": ";
+  std::size_t reports = 0;
+  for (std::size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {
+    ++reports;
+  }
+  if (reports != 1 || log.find("(EMFILE); accept backs off") == std::string::npos) {
+    die("expected one EMFILE report, got " + std::to_string(reports) + ":\n" + log);
+  }
   std::_Exit(0);
 }
 

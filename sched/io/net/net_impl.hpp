@@ -43,6 +43,9 @@ struct SocketCore {
   // a short read can return the last data while the peer's FIN is already in).
   bool read_drained = false;
   bool write_full = false;
+  // exhaustion_reported: a listener's accept has reported running out of descriptors or memory in
+  // the current burst (TcpListener::accept_impl; cleared by the next successful accept).
+  bool exhaustion_reported = false;
 };
 
 // open_socket makes a non-blocking, close-on-exec socket for `addr`'s family. Throws

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "net/net_impl.hpp"
@@ -55,6 +57,18 @@ bool skip_connection(int err) {
 // nothing new). Sleep instead.
 bool resource_exhausted(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+// report_exhausted writes, once per burst of resource exhaustion on a listener (until an accept
+// succeeds again), why accept is backing off. Silent backoff hid a descriptor leak or a too-low
+// RLIMIT_NOFILE. To stderr until the runtime has a logger; one write, so lines never interleave.
+void report_exhausted(const SocketAddr& addr, int err) {
+  const char* name = strerrorname_np(err);
+  const std::string msg = "spindle: accept " + addr.to_string() + ": " + std::strerror(err) + " (" +
+                          (name != nullptr ? name : "?") +
+                          "); accept backs off (1 ms, doubling up to 100 ms) until the resource "
+                          "is free; reported once until an accept succeeds\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg.data(), msg.size());
 }
 
 // Sleeps `delay_ns` (less if the deadline comes first); false if the deadline has passed. A
@@ -118,6 +132,7 @@ Accepted TcpListener::accept_impl(std::uint64_t deadline_ns, std::int64_t timeou
         ::close(fd);
         throw;
       }
+      c.exhaustion_reported = false;  // the burst is over
       auto core = std::make_unique<SocketCore>(fd, peer);
       const int one = 1;
       // TCP_NODELAY on, as for connect (failure is harmless: the stream still works).
@@ -127,6 +142,10 @@ Accepted TcpListener::accept_impl(std::uint64_t deadline_ns, std::int64_t timeou
     const int err = errno;
     if (err == EINTR || skip_connection(err)) continue;
     if (resource_exhausted(err)) {
+      if (!c.exhaustion_reported) {
+        c.exhaustion_reported = true;
+        report_exhausted(c.addr, err);
+      }
       if (!backoff_sleep(backoff_ns, deadline_ns)) {
         detail::throw_timeout("accept", c.addr, timeout_ns);
       }
