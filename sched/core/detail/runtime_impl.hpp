@@ -12,6 +12,7 @@
 //   task_registry.cpp  the live tasks (bounded shutdown, fiber dumps)
 //   shutdown.cpp     shutdown: graceful, bounded (cancel all), the destructor's, abandonment
 //   wait.cpp         the parking layer under every blocking primitive
+//   coop.cpp         the cooperative budget (coop_step)
 //   this_fiber.cpp   what a fiber does to itself: yield, sleep, id, cancellation checks
 //   hooks.cpp        the seam for sync/ and io/
 #pragma once
@@ -152,7 +153,7 @@ class Worker {
   std::thread thread;
   bool exited = false;  // run() has returned (RuntimeImpl::lifecycle_mu)
   // coop_slice_ns is when the running fiber first ran out of its cooperative budget since it was
-  // switched in (0: not yet); coop_exhausted yields once it is poll_interval old (owner).
+  // switched in (0: not yet); coop_step yields once it is poll_interval old (owner).
   std::uint64_t coop_slice_ns = 0;
 
   // wake_thread wakes this worker's thread wherever it sleeps (Parker or reactor). Any thread.
@@ -226,6 +227,10 @@ struct IdleWorkers {
   // poll_interval so that a run-next slot of a stuck worker is looked at (or -1: none).
   std::atomic<int> run_next_watcher{-1};
 };
+
+// coop_budget is the calling thread's cooperative budget (coop.cpp; spindle/detail/coop.hpp). The
+// worker refills it whenever it switches to a fiber. constinit: no thread-local wrapper call.
+extern thread_local constinit std::uint32_t coop_budget;
 
 // current_worker returns the worker running on this OS thread, or nullptr. Never inlined, and with
 // a compiler barrier: a fiber can move between threads across any switch, so the thread-local

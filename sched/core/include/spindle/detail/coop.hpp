@@ -17,34 +17,32 @@ namespace spindle::detail {
 // before one of them yields.
 inline constexpr std::uint32_t kCoopBudget = 128;
 
-// coop_budget is the calling thread's remaining budget. A worker refills it whenever it switches
-// to another fiber (Worker::switch_from_fiber, Worker::run); on other threads it only counts.
-inline thread_local std::uint32_t coop_budget = kCoopBudget;
+// coop_step spends one unit of the calling thread's budget. When that empties it, it refills it
+// and, in a fiber that has run poll_interval since it was switched in (measured from its first
+// exhaustion), or that has a deliverable cancellation, yields (this_fiber::yield: the worker polls
+// its timers and I/O and runs other ready fibers first). Returns false when the budget ran out and
+// the calling fiber's task has a deliverable cancellation; true otherwise, and always outside
+// fibers. Never throws.
+//
+// Out of line on purpose (sched/core/coop.cpp): a fiber can move to another thread inside any
+// blocking call, and inline code that addressed the thread-local counter could reuse the old
+// thread's address after such a call (the compiler treats the thread pointer as constant within a
+// function). TSan caught exactly that in a loop of recv calls.
+bool coop_step() noexcept;
 
-// coop_exhausted refills the budget and, in a fiber that has run poll_interval since it was
-// switched in (measured from its first exhaustion), or that has a deliverable cancellation,
-// yields (this_fiber::yield: the worker polls its timers and I/O and runs other ready fibers
-// first). Returns false when the calling fiber's task has a deliverable cancellation; true
-// otherwise, and always outside fibers. Never throws.
-bool coop_exhausted() noexcept;
-
-// coop_proceed spends one unit of budget for an untimed operation; see coop_exhausted for what
-// happens when it runs out. The caller reports false as its own cancellation (throwing
-// Cancelled, or returning ChannelError::Cancelled) before it does anything.
+// coop_proceed spends one unit of budget for an untimed operation (see coop_step). The caller
+// reports false as its own cancellation (throwing Cancelled, or returning ChannelError::Cancelled)
+// before it does anything.
 inline bool coop_proceed() noexcept {
-  if (--coop_budget != 0) [[likely]]
-    return true;
-  return coop_exhausted();
+  return coop_step();
 }
 
 // coop_proceed(passed) is coop_proceed for a timed operation: `passed()` (called only when the
-// budget runs out, so the fast path reads no clock) says whether its deadline is already over;
-// such a call keeps its "plain try, never Cancelled" rule and proceeds even when cancelled.
+// budget ran out and the fiber is cancelled, so the fast path reads no clock) says whether its
+// deadline is already over; such a call keeps its "plain try, never Cancelled" rule and proceeds.
 template <class Passed>
 inline bool coop_proceed(Passed&& passed) noexcept {
-  if (--coop_budget != 0) [[likely]]
-    return true;
-  return coop_exhausted() || passed();
+  return coop_step() || passed();
 }
 
 }  // namespace spindle::detail
