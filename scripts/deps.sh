@@ -2,7 +2,8 @@
 # Installs the Debian packages Spindle needs, only those that are missing.
 #   scripts/deps.sh demo   build tools + runtime libraries (enough for the demo)
 #   scripts/deps.sh test   + GoogleTest, Google Benchmark, Boost.Fiber (bench baseline)
-#   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format
+#   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format, the fuzz packages
+#   scripts/deps.sh fuzz   demo + clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 #   scripts/deps.sh bench  test + wrk (the HTTP row of scripts/bench.sh)
 set -euo pipefail
 level=${1:-test}
@@ -15,6 +16,9 @@ if [[ $level == bench ]]; then
 fi
 if [[ $level == ci ]]; then
   pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang-format)
+fi
+if [[ $level == ci || $level == fuzz ]]; then
+  pkgs+=(clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
