@@ -48,7 +48,7 @@ void Barrier::arrive_and_wait() {
 
 bool Barrier::arrive_and_wait_ns(std::uint64_t deadline_ns) {
   // The cooperative budget, before arriving (a cancelled fiber then has not arrived).
-  if (!detail::coop_proceed_ns(deadline_ns)) detail::throw_cancelled();
+  detail::coop_or_throw_ns(deadline_ns);
   detail::WakeChain released;
   detail::Waiter w;
   WaitNode node(&w);

@@ -83,13 +83,6 @@ inline WaitOutcome wait_io(SocketCore& core, int dir, std::uint64_t deadline_ns)
   return WaitOutcome::LastTryCancelled;
 }
 
-// coop_step spends the cooperative budget of one socket call with deadline `deadline_ns` before it
-// does anything (spindle/detail/coop.hpp): every so many calls it yields, and throws Cancelled
-// when the fiber was cancelled and the deadline has not passed.
-inline void coop_step(std::uint64_t deadline_ns) {
-  if (!spindle::detail::coop_proceed_ns(deadline_ns)) spindle::detail::throw_cancelled();
-}
-
 // fail_after_last_try throws for a last attempt that would have blocked again.
 [[noreturn]] void fail_after_last_try(WaitOutcome o, std::string_view op, const SocketAddr& addr,
                                       std::int64_t timeout_ns);

@@ -115,7 +115,7 @@ TcpListener TcpListener::bind(const SocketAddr& addr, int backlog) {
 
 Accepted TcpListener::accept_impl(std::uint64_t deadline_ns, std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("accept");
-  detail::coop_step(deadline_ns);
+  spindle::detail::coop_or_throw_ns(deadline_ns);
   SocketCore& c = *core_;
   std::int64_t backoff_ns = kBackoffFirstNs;
   WaitOutcome o = WaitOutcome::Retry;

@@ -69,7 +69,7 @@ std::size_t TcpStream::read_impl(MutableBuffer buf, std::uint64_t deadline_ns,
                                  std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("read");
   if (buf.size == 0) return 0;
-  detail::coop_step(deadline_ns);
+  spindle::detail::coop_or_throw_ns(deadline_ns);
   SocketCore& c = *core_;
   WaitOutcome o = WaitOutcome::Retry;
   if (c.read_drained) {
@@ -116,7 +116,7 @@ std::size_t TcpStream::write_impl(ConstBuffer buf, bool all, std::uint64_t deadl
                                   std::int64_t timeout_ns) {
   const char* op = all ? "write_all" : "write";
   if (!core_ || core_->fd < 0) detail::throw_closed(op);
-  detail::coop_step(deadline_ns);
+  spindle::detail::coop_or_throw_ns(deadline_ns);
   SocketCore& c = *core_;
   const auto* p = static_cast<const unsigned char*>(buf.data);
   std::size_t done = 0;

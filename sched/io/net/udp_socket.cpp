@@ -34,7 +34,7 @@ UdpSocket UdpSocket::bind(const SocketAddr& addr) {
 std::size_t UdpSocket::send_to_impl(ConstBuffer buf, const SocketAddr& to,
                                     std::uint64_t deadline_ns, std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("send_to");
-  detail::coop_step(deadline_ns);
+  spindle::detail::coop_or_throw_ns(deadline_ns);
   SocketCore& c = *core_;
   sockaddr_storage ss;
   const socklen_t len = static_cast<socklen_t>(to.to_sockaddr(ss));
@@ -54,7 +54,7 @@ std::size_t UdpSocket::send_to_impl(ConstBuffer buf, const SocketAddr& to,
 Datagram UdpSocket::recv_from_impl(MutableBuffer buf, std::uint64_t deadline_ns,
                                    std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("recv_from");
-  detail::coop_step(deadline_ns);
+  spindle::detail::coop_or_throw_ns(deadline_ns);
   SocketCore& c = *core_;
   WaitOutcome o = WaitOutcome::Retry;
   for (;;) {

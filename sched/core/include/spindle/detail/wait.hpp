@@ -296,6 +296,10 @@ inline bool deadline_passed(std::uint64_t deadline) noexcept {
 inline bool coop_proceed_ns(std::uint64_t deadline_ns) noexcept {
   return coop_proceed([&] { return deadline_passed(deadline_ns); });
 }
+// coop_or_throw_ns is coop_proceed_ns for calls that report cancellation by throwing Cancelled.
+inline void coop_or_throw_ns(std::uint64_t deadline_ns) {
+  if (!coop_proceed_ns(deadline_ns)) throw_cancelled();
+}
 
 template <class Clock, class Duration>
 void coop_or_throw(const std::chrono::time_point<Clock, Duration>& deadline) {
