@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "time/timer_wheel.hpp"
+#include "timer_wheel_model.hpp"
 
 using spindle::detail::TimerEntry;
 using spindle::detail::TimerWheel;
@@ -186,13 +187,7 @@ void run_model(std::uint64_t seed, int steps) {
       if (pick == 2) target = now + rng() % (2 * kWindow);
       if (target < now) target = now;
       // Model: which linked entries are due by `target`, and the earliest deadline.
-      std::size_t due = 0;
-      std::uint64_t earliest = TimerWheel::kNever;
-      for (auto& e : live) {
-        if (!e->linked()) continue;
-        earliest = std::min(earliest, e->when);
-        if (e->when <= target) ++due;
-      }
+      const auto [due, earliest] = spindle::test::model_due(live, target);
       if (earliest != TimerWheel::kNever) {
         ASSERT_LE(next, earliest) << "seed " << seed << " step " << step;
         ASSERT_GT(next, w.elapsed()) << "seed " << seed << " step " << step;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "time/timer_wheel.hpp"
+#include "timer_wheel_model.hpp"
 
 using spindle::detail::TimerEntry;
 using spindle::detail::TimerWheel;
@@ -61,13 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if ((op / 3) % 4 == 0 && next != TimerWheel::kNever) target = next;
       if ((op / 3) % 4 == 1 && next != TimerWheel::kNever) target = next - 1;
       if (target < now) target = now;
-      std::size_t due = 0;
-      std::uint64_t earliest = TimerWheel::kNever;
-      for (auto& e : live) {
-        if (!e->linked()) continue;
-        earliest = std::min(earliest, e->when);
-        if (e->when <= target) ++due;
-      }
+      const auto [due, earliest] = spindle::test::model_due(live, target);
       if (earliest != TimerWheel::kNever) {
         require(next <= earliest && next > w.elapsed());
       } else {
