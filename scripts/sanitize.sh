@@ -8,7 +8,7 @@ scripts/deps.sh test
 build=${BUILD_DIR:-build-$kind}
 jobs=${JOBS:-$(nproc)}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINDLE_SANITIZE="$kind" \
-  -DSPINDLE_BUILD_BENCH=OFF -DSPINDLE_BUILD_CORTEX_M=OFF
+  -DSPINDLE_BUILD_BENCH=OFF -DSPINDLE_BUILD_CORTEX_M=OFF -DSPINDLE_WERROR=ON
 cmake --build "$build" -j "$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

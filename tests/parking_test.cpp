@@ -11,6 +11,7 @@
 
 #include "spindle/fiber/context.hpp"  // SPINDLE_TSAN
 #include "spindle/spindle.hpp"
+#include "test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -81,6 +82,6 @@ TEST_P(ParkingTest, ExternalSpawnsAlwaysWakeAParkedWorker) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ParkingTest, ::testing::Values(2u, 3u, 4u),
-                         [](const auto& info) { return "w" + std::to_string(info.param); });
+                         spindle::test::worker_count_name);
 
 }  // namespace

@@ -29,7 +29,7 @@ class RuntimeTest : public ::testing::TestWithParam<std::uint32_t> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Workers, RuntimeTest, ::testing::Values(1u, 2u, 4u),
-                         [](const auto& info) { return "w" + std::to_string(info.param); });
+                         spindle::test::worker_count_name);
 
 TEST_P(RuntimeTest, BlockOnReturnsValue) {
   EXPECT_EQ(rt.block_on([] { return 42; }), 42);

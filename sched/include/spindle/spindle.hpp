@@ -10,6 +10,7 @@
 #include "spindle/stats.hpp"
 #include "spindle/task.hpp"
 #include "spindle/this_fiber.hpp"
+#include "spindle/version.hpp"
 
 // Fiber-local storage, cancellation, structured groups and the main-in-runtime entry point.
 #include "spindle/cancellation_token.hpp"

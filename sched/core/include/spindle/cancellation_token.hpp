@@ -5,12 +5,16 @@
 #include <cstddef>
 #include <functional>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
-struct TokenNode;
-struct TokenAccess;
-struct CallbackState;
+struct SPINDLE_INTERNAL TokenNode;
+struct SPINDLE_INTERNAL TokenAccess;
+struct SPINDLE_INTERNAL CallbackState;
 }  // namespace detail
 
 class CancellationToken;
@@ -124,3 +128,5 @@ class CancellationToken {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -6,6 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // ReactorBackend selects the I/O readiness backend of a runtime (docs/io.md). Auto is epoll on
@@ -63,3 +67,5 @@ struct AsyncRuntimeConfig {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -5,6 +5,10 @@
 
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // FiberInfo describes one live fiber (a task started and not yet finished) at the moment of the
@@ -18,3 +22,5 @@ struct FiberInfo {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

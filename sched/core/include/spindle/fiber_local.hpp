@@ -5,6 +5,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -87,3 +91,5 @@ class FiberLocal {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

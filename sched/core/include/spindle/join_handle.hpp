@@ -14,6 +14,10 @@
 #include "spindle/spawn_options.hpp"
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 template <class T>
@@ -202,3 +206,5 @@ auto spawn_task(RuntimeImpl* rt, F&& f, TaskPriority p, const SpawnOptions* opts
 }  // namespace detail
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -14,6 +14,10 @@
 #include "spindle/stats.hpp"
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 class AsyncRuntime;
@@ -108,3 +112,5 @@ class AsyncRuntime {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

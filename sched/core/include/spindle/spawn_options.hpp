@@ -7,6 +7,10 @@
 #include "spindle/cancellation_token.hpp"
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // SpawnOptions configures one spawn. The default is what spawn(f) does.
@@ -29,3 +33,5 @@ struct SpawnOptions {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

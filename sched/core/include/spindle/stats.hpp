@@ -4,6 +4,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // WorkerStats holds one worker's counters. Each is written only by its worker (no shared atomic on
@@ -43,11 +47,13 @@ struct RuntimeStats {
   std::uint64_t stacks_allocated = 0;  // stacks currently attached to running or waiting fibers
   std::uint64_t stacks_reserved = 0;   // stack slots ever mapped (in use + pooled + cold)
   const char* stack_guard_mode = "";   // "madv_guard_install" or "mprotect"
-  // allocator names the control-block allocator: "mimalloc-local", "mimalloc", "system", or
-  // "system (libmimalloc.so.2 not found)" when a mimalloc-local build cannot load mimalloc.
+  // allocator names the control-block allocator the build chose (SPINDLE_ALLOCATOR): "mimalloc"
+  // or "system".
   const char* allocator = "";
   std::uint32_t worker_threads = 0;
   std::vector<WorkerStats> workers;  // per-worker counters, index = worker index
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

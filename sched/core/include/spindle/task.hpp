@@ -6,6 +6,10 @@
 #include <functional>
 #include <ostream>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // TaskPriority orders ready fibers. A worker always runs the highest-priority ready fiber it can
@@ -57,3 +61,5 @@ struct std::hash<spindle::TaskId> {
     return std::hash<std::uint64_t>{}(id.value);
   }
 };
+
+SPINDLE_API_END

@@ -11,6 +11,10 @@
 #include "spindle/join_handle.hpp"
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // spawn starts `f` as a new Normal-priority fiber on the runtime of the calling fiber and returns
@@ -87,3 +91,5 @@ void set_name(std::string_view name);
 
 }  // namespace this_fiber
 }  // namespace spindle
+
+SPINDLE_API_END

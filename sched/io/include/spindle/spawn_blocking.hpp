@@ -17,6 +17,10 @@
 
 #include "spindle/event.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // kBlockingPoolMaxThreads is the default bound on the spawn_blocking pool's OS threads (64): enough
@@ -236,3 +240,5 @@ auto spawn_blocking(F&& f) {
 }
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -7,6 +7,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // Barrier makes `count` participants meet: each arrive_and_wait blocks until all of them have
@@ -83,3 +87,5 @@ class Barrier {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

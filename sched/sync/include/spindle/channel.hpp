@@ -19,6 +19,10 @@
 #include "spindle/detail/wait.hpp"
 #include "spindle/this_fiber.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -469,3 +473,5 @@ std::shared_ptr<Channel<T>> make_channel(std::size_t capacity = 0) {
 }
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -9,6 +9,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // ChannelError is why a channel operation did not complete:
@@ -134,3 +138,5 @@ class [[nodiscard]] ChannelResult<void> {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -14,6 +14,10 @@
 #include "spindle/task.hpp"
 #include "spindle/this_fiber.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -183,3 +187,5 @@ class ConditionVariable {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

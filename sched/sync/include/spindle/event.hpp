@@ -7,6 +7,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // Event is a manual-reset event: set() opens it and wakes every waiter; it stays open (waits return
@@ -77,3 +81,5 @@ class Event {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -9,6 +9,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 class Mutex;
@@ -150,3 +154,5 @@ class Mutex {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

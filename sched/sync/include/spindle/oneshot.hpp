@@ -14,6 +14,10 @@
 #include "spindle/channel_error.hpp"
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -262,3 +266,5 @@ Oneshot<T> oneshot() {
 }
 
 }  // namespace spindle
+
+SPINDLE_API_END

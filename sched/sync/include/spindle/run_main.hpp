@@ -7,6 +7,10 @@
 
 #include "spindle/config.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -67,3 +71,5 @@ int run_main(int argc, char** argv, Fn&& fn, const AsyncRuntimeConfig& cfg = {})
   int main(int argc, char** argv) {             \
     return ::spindle::run_main(argc, argv, fn); \
   }
+
+SPINDLE_API_END

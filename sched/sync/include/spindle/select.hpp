@@ -14,6 +14,10 @@
 #include "spindle/channel_error.hpp"
 #include "spindle/detail/deadline.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 template <class... Cases>
@@ -184,3 +188,5 @@ template <class... Cases>
 
 // The implementation (case traits, channel access, Selector) is internal.
 #include "spindle/detail/select_impl.hpp"  // IWYU pragma: export
+
+SPINDLE_API_END

@@ -10,6 +10,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // Semaphore is a counting semaphore for fibers and OS threads alike: acquire takes one permit,
@@ -112,3 +116,5 @@ class Semaphore {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

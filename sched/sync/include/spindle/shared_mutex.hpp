@@ -9,6 +9,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 class SharedMutex;
@@ -178,3 +182,5 @@ class SharedMutex {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

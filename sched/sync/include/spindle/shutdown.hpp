@@ -4,6 +4,10 @@
 
 #include "spindle/cancellation_token.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // shutdown_token returns the process-wide shutdown token, cancelled by the first SIGINT or SIGTERM
@@ -35,3 +39,5 @@ CancellationToken shutdown_token();
 void request_shutdown() noexcept;
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -20,6 +20,10 @@
 #include "spindle/spawn_options.hpp"
 #include "spindle/this_fiber.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // TaskResultBundle<T> runs several tasks returning T (void included) and collects them as one:
@@ -174,3 +178,5 @@ class TaskResultBundle {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

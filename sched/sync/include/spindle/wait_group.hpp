@@ -8,6 +8,10 @@
 
 #include "spindle/detail/wait.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 // WaitGroup counts outstanding work: add(n) before starting n pieces, done() as each finishes,
@@ -81,3 +85,5 @@ class WaitGroup {
 };
 
 }  // namespace spindle
+
+SPINDLE_API_END

@@ -7,6 +7,10 @@
 
 #include "spindle/cancellation_token.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::detail {
 
 // CancelHook is one callback slot in a token's intrusive, doubly-linked callback list: the owner
@@ -50,3 +54,5 @@ std::size_t token_use_count(const CancellationToken& token) noexcept;
 std::size_t token_waiter_count(const CancellationToken& token) noexcept;
 
 }  // namespace spindle::detail
+
+SPINDLE_API_END

@@ -11,6 +11,10 @@
 
 #include "spindle/detail/deadline.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::detail {
 
 // kCoopBudget is how many such operations a fiber may call in a row, without switching away,
@@ -46,3 +50,5 @@ inline bool coop_proceed(Passed&& passed) noexcept {
 }
 
 }  // namespace spindle::detail
+
+SPINDLE_API_END

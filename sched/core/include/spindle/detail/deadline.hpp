@@ -17,6 +17,10 @@
 #include <ratio>
 #include <type_traits>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::detail {
 
 // kNoDeadline means "wait without a deadline".
@@ -122,3 +126,5 @@ std::uint64_t deadline_at(std::chrono::time_point<Clock, Dur> tp) noexcept {
 }
 
 }  // namespace spindle::detail
+
+SPINDLE_API_END

@@ -16,13 +16,17 @@
 
 #include "spindle/config.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 class AsyncRuntime;
 }
 
 namespace spindle::detail {
 
-class RuntimeImpl;
+class SPINDLE_INTERNAL RuntimeImpl;
 
 // ---- The calling context ---------------------------------------------------------------------
 
@@ -123,3 +127,5 @@ Driver* runtime_driver(const RuntimeImpl* rt) noexcept;
 Driver& install_driver(RuntimeImpl* rt, std::unique_ptr<Driver> (*make)(RuntimeImpl*));
 
 }  // namespace spindle::detail
+
+SPINDLE_API_END

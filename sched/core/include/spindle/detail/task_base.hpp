@@ -13,13 +13,17 @@
 
 #include "spindle/task.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 struct SpawnOptions;
 }  // namespace spindle
 
 namespace spindle::detail {
 
-class RuntimeImpl;
+class SPINDLE_INTERNAL RuntimeImpl;
 
 // TaskBase is the type-erased payload of a task: the callable before it runs, its result or
 // exception after. The runtime allocates it behind its private control block (task_allocate).
@@ -168,3 +172,5 @@ void task_cancel(TaskBase* task) noexcept;
 RuntimeImpl* current_runtime() noexcept;
 
 }  // namespace spindle::detail
+
+SPINDLE_API_END

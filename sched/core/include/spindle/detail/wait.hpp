@@ -32,6 +32,10 @@
 #include "spindle/detail/coop.hpp"
 #include "spindle/detail/deadline.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::detail {
 
 // WaitStatus is why wait_block returned.
@@ -306,3 +310,5 @@ void coop_or_throw(const std::chrono::time_point<Clock, Duration>& deadline) {
   if (!coop_proceed([&] { return deadline_passed(deadline_at(deadline)); })) throw_cancelled();
 }
 }  // namespace spindle::detail
+
+SPINDLE_API_END

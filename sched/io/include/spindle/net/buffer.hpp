@@ -7,6 +7,10 @@
 #include <string_view>
 #include <type_traits>
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 namespace detail {
@@ -95,3 +99,5 @@ struct ConstBuffer {
 };
 
 }  // namespace spindle::net
+
+SPINDLE_API_END

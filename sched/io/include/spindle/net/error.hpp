@@ -15,6 +15,10 @@
 
 #include "spindle/detail/deadline.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 // NetErrc lists spindle::net's own error codes (category net_category()).
@@ -51,3 +55,5 @@ std::int64_t timeout_ns(const std::chrono::duration<Rep, Period>& d) noexcept {
 
 template <>
 struct std::is_error_code_enum<spindle::net::NetErrc> : std::true_type {};
+
+SPINDLE_API_END

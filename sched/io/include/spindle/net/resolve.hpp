@@ -7,6 +7,10 @@
 
 #include "spindle/net/socket_addr.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 // resolve looks up `host` (a name such as "localhost", or a numeric IPv4/IPv6 address, brackets
@@ -24,3 +28,5 @@ namespace spindle::net {
 std::vector<SocketAddr> resolve(std::string_view host, std::uint16_t port);
 
 }  // namespace spindle::net
+
+SPINDLE_API_END

@@ -14,6 +14,10 @@
 struct sockaddr;
 struct sockaddr_storage;
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 // SocketAddr is an IPv4 or IPv6 address plus a port (and, for IPv6, a scope id), a plain value:
@@ -103,9 +107,14 @@ class SocketAddr {
   std::uint32_t scope_id_ = 0;
 };
 
+// operator<< writes a.to_string() (declared here too, so it is part of the exported API).
+std::ostream& operator<<(std::ostream& os, const SocketAddr& a);
+
 }  // namespace spindle::net
 
 template <>
 struct std::hash<spindle::net::SocketAddr> {
   std::size_t operator()(const spindle::net::SocketAddr& a) const noexcept;
 };
+
+SPINDLE_API_END

@@ -10,6 +10,10 @@
 #include "spindle/net/socket_addr.hpp"
 #include "spindle/net/tcp_stream.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 // Accepted is what TcpListener::accept returns: the new connection and its peer's address.
@@ -84,3 +88,5 @@ class TcpListener {
 };
 
 }  // namespace spindle::net
+
+SPINDLE_API_END

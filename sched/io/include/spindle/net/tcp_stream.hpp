@@ -12,12 +12,16 @@
 #include "spindle/net/error.hpp"
 #include "spindle/net/socket_addr.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 class TcpListener;
 
 namespace detail {
-struct SocketCore;
+struct SPINDLE_INTERNAL SocketCore;
 }  // namespace detail
 
 // Shutdown says which half of a TCP connection TcpStream::shutdown closes.
@@ -157,3 +161,5 @@ class TcpStream {
 };
 
 }  // namespace spindle::net
+
+SPINDLE_API_END

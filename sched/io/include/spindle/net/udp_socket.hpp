@@ -12,10 +12,14 @@
 #include "spindle/net/error.hpp"
 #include "spindle/net/socket_addr.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle::net {
 
 namespace detail {
-struct SocketCore;
+struct SPINDLE_INTERNAL SocketCore;
 }  // namespace detail
 
 // Datagram describes one datagram received by UdpSocket::recv_from.
@@ -96,3 +100,5 @@ class UdpSocket {
 };
 
 }  // namespace spindle::net
+
+SPINDLE_API_END

@@ -21,6 +21,10 @@
 #include "spindle/detail/wait.hpp"
 #include "spindle/select.hpp"
 
+#include "spindle/detail/export.hpp"
+
+SPINDLE_API_BEGIN
+
 namespace spindle {
 
 namespace detail {
@@ -331,3 +335,5 @@ struct Selector {
 }  // namespace detail
 
 }  // namespace spindle
+
+SPINDLE_API_END
