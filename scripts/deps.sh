@@ -5,6 +5,7 @@
 #   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format, the fuzz packages
 #   scripts/deps.sh fuzz   demo + clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 #   scripts/deps.sh bench  test + wrk (the HTTP row of scripts/bench.sh)
+#   scripts/deps.sh apidocs demo + doxygen (scripts/apidocs.sh; `ci` installs it too)
 set -euo pipefail
 level=${1:-test}
 pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev libuv1-dev)
@@ -16,6 +17,9 @@ if [[ $level == bench ]]; then
 fi
 if [[ $level == ci ]]; then
   pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang-format)
+fi
+if [[ $level == ci || $level == apidocs ]]; then
+  pkgs+=(doxygen)
 fi
 if [[ $level == ci || $level == fuzz ]]; then
   pkgs+=(clang libclang-rt-14-dev)

@@ -1,6 +1,15 @@
-// spindle/spindle.hpp: the whole public API of Spindle in one include. Each header below is one
-// concept and may be included on its own.
+/// @file
+/// spindle/spindle.hpp: the whole public API of Spindle in one include. Each header below is one
+/// concept and may be included on its own.
 #pragma once
+
+/// @namespace spindle
+/// The whole public API: the runtime (AsyncRuntime, spawn, JoinHandle), synchronization, channels,
+/// cancellation and structured groups. Names in `spindle::detail` are not API.
+/// @namespace spindle::this_fiber
+/// What the calling fiber does to itself: yield, sleep, its id, its cancellation state, its name.
+/// @namespace spindle::net
+/// Sockets and addresses: TcpListener, TcpStream, UdpSocket, SocketAddr, resolve.
 
 // The runtime: configuration, spawning, joining, statistics, the calling fiber.
 #include "spindle/config.hpp"

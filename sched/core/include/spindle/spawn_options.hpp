@@ -1,5 +1,6 @@
-// spindle/spawn_options.hpp: SpawnOptions, how a task is spawned (priority, cancellation token,
-// cleanup role).
+/// @file
+/// spindle/spawn_options.hpp: SpawnOptions, how a task is spawned (priority, cancellation token,
+/// cleanup role).
 #pragma once
 
 #include <optional>
@@ -13,22 +14,22 @@ SPINDLE_API_BEGIN
 
 namespace spindle {
 
-// SpawnOptions configures one spawn. The default is what spawn(f) does.
+/// SpawnOptions configures one spawn. The default is what spawn(f) does.
 struct SpawnOptions {
-  // priority is the task's priority.
+  /// priority is the task's priority.
   TaskPriority priority = TaskPriority::Normal;
-  // token binds the task to a CancellationToken: cancelling the token cancels the task (exactly as
-  // JoinHandle::cancel() does), and the task's own token (this_fiber::cancellation_token()) is a
-  // child of it. A task spawned with an already-cancelled token never starts (it ends Cancelled).
+  /// token binds the task to a CancellationToken: cancelling the token cancels the task (exactly as
+  /// JoinHandle::cancel() does), and the task's own token (this_fiber::cancellation_token()) is a
+  /// child of it. A task spawned with an already-cancelled token never starts (it ends Cancelled).
   std::optional<CancellationToken> token = std::nullopt;
-  // inherit_token: when `token` is empty and the spawning fiber is itself bound to a token, bind
-  // the new task to that same token (not to the spawner's own token: cancelling one task through
-  // its JoinHandle never cancels the tasks it spawned). run_main relies on this to reach every
-  // fiber of the program. Set to false to spawn an unbound task from a bound fiber.
+  /// inherit_token: when `token` is empty and the spawning fiber is itself bound to a token, bind
+  /// the new task to that same token (not to the spawner's own token: cancelling one task through
+  /// its JoinHandle never cancels the tasks it spawned). run_main relies on this to reach every
+  /// fiber of the program. Set to false to spawn an unbound task from a bound fiber.
   bool inherit_token = true;
-  // cleanup marks a cleanup task: run_main waits for cleanup tasks (bounded by
-  // AsyncRuntimeConfig::cleanup_timeout) after the main function returns, before it cancels the
-  // remaining fibers. A cleanup task is bound to its runtime's cleanup token, not to `token`.
+  /// cleanup marks a cleanup task: run_main waits for cleanup tasks (bounded by
+  /// AsyncRuntimeConfig::cleanup_timeout) after the main function returns, before it cancels the
+  /// remaining fibers. A cleanup task is bound to its runtime's cleanup token, not to `token`.
   bool cleanup = false;
 };
 

@@ -1,5 +1,6 @@
-// spindle/channel.hpp: Channel<T>, a bounded multi-producer multi-consumer channel between fibers
-// and OS threads (Go's chan, including capacity 0 = rendezvous), and make_channel.
+/// @file
+/// spindle/channel.hpp: Channel<T>, a bounded multi-producer multi-consumer channel between fibers
+/// and OS threads (Go's chan, including capacity 0 = rendezvous), and make_channel.
 #pragma once
 
 #include <algorithm>
@@ -67,47 +68,47 @@ struct ChanAccess;
 
 }  // namespace detail
 
-// Channel<T> is a bounded multi-producer multi-consumer FIFO channel, Go's `chan T`. Any number of
-// fibers (of any runtimes) and OS threads may send and receive concurrently. A blocked fiber parks
-// (its worker runs other fibers); a blocked OS thread sleeps on a futex.
-//
-// Capacity: `capacity` values can be buffered; capacity 0 makes a rendezvous channel, where a send
-// completes only once a receiver has taken the value. Values sent by one sender are received in the
-// order it sent them. A send that finds a receiver waiting hands the value straight to it; a
-// receive that frees a buffer slot moves the oldest blocked sender's value into the buffer and
-// wakes that sender. The buffer grows on demand (doubling) up to `capacity`, so a large capacity
-// costs memory only when it is used.
-//
-// Blocking: a fiber whose operation cannot complete first yields once (detail::yield_before_park:
-// other ready fibers of its worker run, possibly the partner it waits for, and the caller comes
-// back through the worker's run-next slot) and retries; only then does it park in the channel's
-// wait list, where blocked senders and receivers are served in FIFO order. The retry saves a park
-// and a wake-up when the partner is runnable on the same worker. OS threads block at once.
-//
-// Results: every operation returns a ChannelResult (no exception on any failure it reports): see
-// ChannelError. Blocking send/recv (without try_) are cancellation points: when the calling fiber's
-// task is cancelled while the call would block, it returns ChannelError::Cancelled (it does not
-// throw spindle::Cancelled). An operation that can complete at once completes even if the task is
-// cancelled.
-//
-// Failed sends keep the value: send/try_send/send_for/send_until take an rvalue reference and move
-// from it only when the send succeeds. On any error (Full, Closed, Timeout, Cancelled) the
-// caller's object is left untouched, so `if (!ch.try_send(std::move(p))) use(p);` is valid. An
-// lvalue argument is copied first (the copy is dropped on failure; the original is never touched).
-//
-// Closing: close() is idempotent. It fails every blocked and future send with Closed (their values
-// stay with the senders, as above); receivers first drain the buffered values, then get Closed.
-//
-// Sharing: a Channel is neither copyable nor movable; share it by reference or pointer. It must
-// outlive every operation on it (destroy it only when no fiber or thread is inside a call). For
-// shared ownership use make_channel, which returns a std::shared_ptr<Channel<T>>.
-//
-// T must be nothrow move constructible (values move under the channel's internal lock).
-// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
-// cancellation point even when it would not block (it returns ChannelError::Cancelled without
-// sending or receiving), and it yields first once the fiber has held its worker for poll_interval.
-// docs/scheduler.md, "Cooperative budget".
+/// Channel<T> is a bounded multi-producer multi-consumer FIFO channel, Go's `chan T`. Any number of
+/// fibers (of any runtimes) and OS threads may send and receive concurrently. A blocked fiber parks
+/// (its worker runs other fibers); a blocked OS thread sleeps on a futex.
+///
+/// Capacity: `capacity` values can be buffered; capacity 0 makes a rendezvous channel, where a send
+/// completes only once a receiver has taken the value. Values sent by one sender are received in
+/// the order it sent them. A send that finds a receiver waiting hands the value straight to it; a
+/// receive that frees a buffer slot moves the oldest blocked sender's value into the buffer and
+/// wakes that sender. The buffer grows on demand (doubling) up to `capacity`, so a large capacity
+/// costs memory only when it is used.
+///
+/// Blocking: a fiber whose operation cannot complete first yields once (detail::yield_before_park:
+/// other ready fibers of its worker run, possibly the partner it waits for, and the caller comes
+/// back through the worker's run-next slot) and retries; only then does it park in the channel's
+/// wait list, where blocked senders and receivers are served in FIFO order. The retry saves a park
+/// and a wake-up when the partner is runnable on the same worker. OS threads block at once.
+///
+/// Results: every operation returns a ChannelResult (no exception on any failure it reports): see
+/// ChannelError. Blocking send/recv (without try_) are cancellation points: when the calling
+/// fiber's task is cancelled while the call would block, it returns ChannelError::Cancelled (it
+/// does not throw spindle::Cancelled). An operation that can complete at once completes even if the
+/// task is cancelled.
+///
+/// Failed sends keep the value: send/try_send/send_for/send_until take an rvalue reference and move
+/// from it only when the send succeeds. On any error (Full, Closed, Timeout, Cancelled) the
+/// caller's object is left untouched, so `if (!ch.try_send(std::move(p))) use(p);` is valid. An
+/// lvalue argument is copied first (the copy is dropped on failure; the original is never touched).
+///
+/// Closing: close() is idempotent. It fails every blocked and future send with Closed (their values
+/// stay with the senders, as above); receivers first drain the buffered values, then get Closed.
+///
+/// Sharing: a Channel is neither copyable nor movable; share it by reference or pointer. It must
+/// outlive every operation on it (destroy it only when no fiber or thread is inside a call). For
+/// shared ownership use make_channel, which returns a std::shared_ptr<Channel<T>>.
+///
+/// T must be nothrow move constructible (values move under the channel's internal lock).
+/// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+/// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+/// cancellation point even when it would not block (it returns ChannelError::Cancelled without
+/// sending or receiving), and it yields first once the fiber has held its worker for poll_interval.
+/// docs/scheduler.md, "Cooperative budget".
 template <class T>
 class Channel {
   static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_array_v<T>,
@@ -116,11 +117,11 @@ class Channel {
                 "Channel<T>: T must be nothrow move constructible and destructible");
 
  public:
-  // kMaxCapacity is the largest capacity a Channel accepts (2^30).
+  /// kMaxCapacity is the largest capacity a Channel accepts (2^30).
   static constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
 
-  // Channel makes an open, empty channel that buffers up to `capacity` values (0: rendezvous).
-  // Throws std::invalid_argument naming kMaxCapacity if capacity > kMaxCapacity, std::bad_alloc.
+  /// Channel makes an open, empty channel that buffers up to `capacity` values (0: rendezvous).
+  /// Throws std::invalid_argument naming kMaxCapacity if capacity > kMaxCapacity, std::bad_alloc.
   explicit Channel(std::size_t capacity = 0) : cap_(capacity) {
     if (capacity > kMaxCapacity) {
       detail::throw_bad_capacity("spindle::Channel", capacity, kMaxCapacity);
@@ -133,8 +134,8 @@ class Channel {
   }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
-  // ~Channel destroys the values still buffered. Precondition: no call on the channel is running
-  // or blocked.
+  /// ~Channel destroys the values still buffered. Precondition: no call on the channel is running
+  /// or blocked.
   ~Channel() {
     assert(recvq_.empty() && sendq_.empty());
     const std::size_t n = count_.load(std::memory_order_relaxed);
@@ -142,43 +143,43 @@ class Channel {
     if (buf_ != nullptr) deallocate(buf_, mask_ + 1);
   }
 
-  // send delivers `v`: to a waiting receiver, else into the buffer, else it blocks until a
-  // receiver takes it or there is room. Moves from `v` only on success. Returns Closed if the
-  // channel is or gets closed, Cancelled if the fiber's task is cancelled while blocked. Throws
-  // only std::bad_alloc (growing the buffer; `v` is then untouched).
+  /// send delivers `v`: to a waiting receiver, else into the buffer, else it blocks until a
+  /// receiver takes it or there is room. Moves from `v` only on success. Returns Closed if the
+  /// channel is or gets closed, Cancelled if the fiber's task is cancelled while blocked. Throws
+  /// only std::bad_alloc (growing the buffer; `v` is then untouched).
   ChannelResult<void> send(T&& v) { return send_impl(v, detail::kNoDeadline, true); }
-  // send(const T&) sends a copy of `v` (dropped on failure). Throws what T's copy throws.
+  /// send(const T&) sends a copy of `v` (dropped on failure). Throws what T's copy throws.
   ChannelResult<void> send(const T& v) requires std::is_copy_constructible_v<T> {
     T c(v);
     return send_impl(c, detail::kNoDeadline, true);
   }
-  // try_send is send without blocking: Full when no receiver waits and the buffer has no room,
-  // Closed when closed. Moves from `v` only on success.
+  /// try_send is send without blocking: Full when no receiver waits and the buffer has no room,
+  /// Closed when closed. Moves from `v` only on success.
   ChannelResult<void> try_send(T&& v) { return send_impl(v, 0, false); }
-  // try_send(const T&) tries to send a copy of `v`.
+  /// try_send(const T&) tries to send a copy of `v`.
   ChannelResult<void> try_send(const T& v) requires std::is_copy_constructible_v<T> {
     T c(v);
     return send_impl(c, 0, false);
   }
-  // send_for is send that gives up with Timeout after `timeout` (at least; a zero or negative
-  // timeout still completes what can complete at once).
+  /// send_for is send that gives up with Timeout after `timeout` (at least; a zero or negative
+  /// timeout still completes what can complete at once).
   template <class Rep, class Period>
   ChannelResult<void> send_for(T&& v, std::chrono::duration<Rep, Period> timeout) {
     return send_impl(v, detail::deadline_after(timeout), true);
   }
-  // send_for(const T&, timeout) sends a copy of `v` with a timeout.
+  /// send_for(const T&, timeout) sends a copy of `v` with a timeout.
   template <class Rep, class Period>
   ChannelResult<void> send_for(const T& v, std::chrono::duration<Rep, Period> timeout) requires
       std::is_copy_constructible_v<T> {
     T c(v);
     return send_impl(c, detail::deadline_after(timeout), true);
   }
-  // send_until is send that gives up with Timeout once `deadline` (any clock) has passed.
+  /// send_until is send that gives up with Timeout once `deadline` (any clock) has passed.
   template <class Clock, class Dur>
   ChannelResult<void> send_until(T&& v, std::chrono::time_point<Clock, Dur> deadline) {
     return send_impl(v, detail::deadline_at(deadline), true);
   }
-  // send_until(const T&, deadline) sends a copy of `v` with a deadline.
+  /// send_until(const T&, deadline) sends a copy of `v` with a deadline.
   template <class Clock, class Dur>
   ChannelResult<void> send_until(const T& v, std::chrono::time_point<Clock, Dur> deadline) requires
       std::is_copy_constructible_v<T> {
@@ -186,27 +187,27 @@ class Channel {
     return send_impl(c, detail::deadline_at(deadline), true);
   }
 
-  // recv takes the oldest value: from the buffer, else from a blocked sender, else it blocks until
-  // one is sent. Returns Closed once the channel is closed and drained, Cancelled if the fiber's
-  // task is cancelled while blocked (a cancelled receiver never takes a value it then drops).
+  /// recv takes the oldest value: from the buffer, else from a blocked sender, else it blocks until
+  /// one is sent. Returns Closed once the channel is closed and drained, Cancelled if the fiber's
+  /// task is cancelled while blocked (a cancelled receiver never takes a value it then drops).
   [[nodiscard]] ChannelResult<T> recv() { return recv_impl(detail::kNoDeadline, true); }
-  // try_recv is recv without blocking: Empty when nothing is buffered and no sender waits, Closed
-  // when closed and drained.
+  /// try_recv is recv without blocking: Empty when nothing is buffered and no sender waits, Closed
+  /// when closed and drained.
   [[nodiscard]] ChannelResult<T> try_recv() { return recv_impl(0, false); }
-  // recv_for is recv that gives up with Timeout after `timeout` (at least).
+  /// recv_for is recv that gives up with Timeout after `timeout` (at least).
   template <class Rep, class Period>
   [[nodiscard]] ChannelResult<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
     return recv_impl(detail::deadline_after(timeout), true);
   }
-  // recv_until is recv that gives up with Timeout once `deadline` (any clock) has passed.
+  /// recv_until is recv that gives up with Timeout once `deadline` (any clock) has passed.
   template <class Clock, class Dur>
   [[nodiscard]] ChannelResult<T> recv_until(std::chrono::time_point<Clock, Dur> deadline) {
     return recv_impl(detail::deadline_at(deadline), true);
   }
 
-  // close closes the channel and returns true, or returns false if it was already closed. Wakes
-  // every blocked sender (Closed; values stay with them) and every blocked receiver (Closed: a
-  // receiver only blocks when nothing is buffered). Buffered values stay receivable. Never blocks.
+  /// close closes the channel and returns true, or returns false if it was already closed. Wakes
+  /// every blocked sender (Closed; values stay with them) and every blocked receiver (Closed: a
+  /// receiver only blocks when nothing is buffered). Buffered values stay receivable. Never blocks.
   bool close() noexcept {
     lock_.lock();
     if (closed_.load(std::memory_order_relaxed)) {
@@ -234,11 +235,12 @@ class Channel {
     }
     return true;
   }
-  // is_closed says whether close() has been called (a snapshot). Never blocks.
+  /// is_closed says whether close() has been called (a snapshot). Never blocks.
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-  // size returns the number of buffered values (a snapshot; always 0 for capacity 0). Never blocks.
+  /// size returns the number of buffered values (a snapshot; always 0 for capacity 0). Never
+  /// blocks.
   std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
-  // capacity returns the capacity given to the constructor.
+  /// capacity returns the capacity given to the constructor.
   std::size_t capacity() const noexcept { return cap_; }
 
  private:
@@ -465,8 +467,8 @@ class Channel {
   detail::WaitList sendq_;  // blocked senders (only while the buffer is full)
 };
 
-// make_channel returns a new Channel<T> of `capacity` owned by a std::shared_ptr, for channels
-// whose users have no obvious owner. Throws what the Channel constructor throws.
+/// make_channel returns a new Channel<T> of `capacity` owned by a std::shared_ptr, for channels
+/// whose users have no obvious owner. Throws what the Channel constructor throws.
 template <class T>
 std::shared_ptr<Channel<T>> make_channel(std::size_t capacity = 0) {
   return std::make_shared<Channel<T>>(capacity);

@@ -1,5 +1,6 @@
-// spindle/condition_variable.hpp: ConditionVariable, waiting for a condition guarded by a lock,
-// for fibers and OS threads alike.
+/// @file
+/// spindle/condition_variable.hpp: ConditionVariable, waiting for a condition guarded by a lock,
+/// for fibers and OS threads alike.
 #pragma once
 
 #include <chrono>
@@ -73,74 +74,74 @@ void cv_relock(Lock& l) {
 }
 }  // namespace detail
 
-// ConditionVariable lets fibers and OS threads wait until notified, atomically releasing a lock
-// while they wait, like std::condition_variable_any: the wait functions are templates over the lock
-// type, so std::unique_lock<spindle::Mutex>, a spindle::Mutex itself, std::unique_lock /
-// std::shared_lock<spindle::SharedMutex> or any other BasicLockable works. A waiting fiber parks
-// (its worker runs other fibers); an OS thread outside fibers sleeps on a futex.
-//
-// Guarantees: a waiter is queued on the condition variable before the lock is released, so a
-// notify made under the lock after that can never be lost. Waiters are woken in FIFO order. There
-// are no spurious wake-ups from the implementation, but as with std, use the predicate forms: the
-// condition may have changed again by the time the waiter holds the lock. The lock is always held
-// again when a wait returns or throws; re-acquiring it is never a cancellation point.
-//
-// Cancellation: every wait is a cancellation point. A fiber cancelled before it waits throws
-// spindle::Cancelled at once (the lock is never released); one cancelled while waiting leaves the
-// queue, re-acquires the lock and throws spindle::Cancelled. A notification that reached a waiter
-// in the same instant as its cancellation wins: the wait returns normally (no notification is ever
-// swallowed by a cancelled waiter) and the cancellation is delivered at the next blocking point.
-//
-// Destroying a ConditionVariable that still has waiters is undefined behaviour.
+/// ConditionVariable lets fibers and OS threads wait until notified, atomically releasing a lock
+/// while they wait, like std::condition_variable_any: the wait functions are templates over the
+/// lock type, so std::unique_lock<spindle::Mutex>, a spindle::Mutex itself, std::unique_lock /
+/// std::shared_lock<spindle::SharedMutex> or any other BasicLockable works. A waiting fiber parks
+/// (its worker runs other fibers); an OS thread outside fibers sleeps on a futex.
+///
+/// Guarantees: a waiter is queued on the condition variable before the lock is released, so a
+/// notify made under the lock after that can never be lost. Waiters are woken in FIFO order. There
+/// are no spurious wake-ups from the implementation, but as with std, use the predicate forms: the
+/// condition may have changed again by the time the waiter holds the lock. The lock is always held
+/// again when a wait returns or throws; re-acquiring it is never a cancellation point.
+///
+/// Cancellation: every wait is a cancellation point. A fiber cancelled before it waits throws
+/// spindle::Cancelled at once (the lock is never released); one cancelled while waiting leaves the
+/// queue, re-acquires the lock and throws spindle::Cancelled. A notification that reached a waiter
+/// in the same instant as its cancellation wins: the wait returns normally (no notification is ever
+/// swallowed by a cancelled waiter) and the cancellation is delivered at the next blocking point.
+///
+/// Destroying a ConditionVariable that still has waiters is undefined behaviour.
 class ConditionVariable {
  public:
-  // ConditionVariable constructs one with no waiters.
+  /// ConditionVariable constructs one with no waiters.
   ConditionVariable() noexcept = default;
   ConditionVariable(const ConditionVariable&) = delete;
   ConditionVariable& operator=(const ConditionVariable&) = delete;
 
-  // notify_one wakes the oldest waiter, if any. Never blocks, never throws; may be called with or
-  // without the lock held, from any fiber or thread.
+  /// notify_one wakes the oldest waiter, if any. Never blocks, never throws; may be called with or
+  /// without the lock held, from any fiber or thread.
   void notify_one() noexcept;
-  // notify_all wakes every current waiter. Never blocks, never throws.
+  /// notify_all wakes every current waiter. Never blocks, never throws.
   void notify_all() noexcept;
 
-  // wait releases `lock` (which the caller must hold), waits until notified, and re-acquires
-  // `lock`. Blocks the calling fiber or OS thread. Throws spindle::Cancelled (with `lock` held) if
-  // the calling fiber is or becomes cancelled, and whatever `lock`'s own lock/unlock throw.
+  /// wait releases `lock` (which the caller must hold), waits until notified, and re-acquires
+  /// `lock`. Blocks the calling fiber or OS thread. Throws spindle::Cancelled (with `lock` held) if
+  /// the calling fiber is or becomes cancelled, and whatever `lock`'s own lock/unlock throw.
   template <class Lock>
   void wait(Lock& lock) {
     wait_until_ns(lock, detail::kNoDeadline);
   }
-  // wait with a predicate waits until `pred()` is true: `while (!pred()) wait(lock);`.
+  /// wait with a predicate waits until `pred()` is true: `while (!pred()) wait(lock);`.
   template <class Lock, class Predicate>
   void wait(Lock& lock, Predicate pred) {
     while (!pred()) wait_until_ns(lock, detail::kNoDeadline);
   }
 
-  // wait_until is wait that gives up at `deadline` (any clock; a non-steady clock is converted
-  // once, at the call). Returns std::cv_status::timeout if it was not notified by then.
+  /// wait_until is wait that gives up at `deadline` (any clock; a non-steady clock is converted
+  /// once, at the call). Returns std::cv_status::timeout if it was not notified by then.
   template <class Lock, class Clock, class Duration>
   std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& deadline) {
     return wait_until_ns(lock, detail::deadline_at(deadline));
   }
-  // wait_until with a predicate waits until `pred()` is true or `deadline` passes; returns the
-  // last value of `pred()`.
+  /// wait_until with a predicate waits until `pred()` is true or `deadline` passes; returns the
+  /// last value of `pred()`.
   template <class Lock, class Clock, class Duration, class Predicate>
   bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& deadline,
                   Predicate pred) {
     return wait_pred_ns(lock, detail::deadline_at(deadline), pred);
   }
 
-  // wait_for is wait that gives up after `timeout` (zero or negative: times out at once, after
-  // releasing and re-acquiring the lock). Returns std::cv_status::timeout if it was not notified by
-  // then.
+  /// wait_for is wait that gives up after `timeout` (zero or negative: times out at once, after
+  /// releasing and re-acquiring the lock). Returns std::cv_status::timeout if it was not notified
+  /// by then.
   template <class Lock, class Rep, class Period>
   std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& timeout) {
     return wait_until_ns(lock, detail::deadline_after(timeout));
   }
-  // wait_for with a predicate waits until `pred()` is true or `timeout` has passed; returns the
-  // last value of `pred()`.
+  /// wait_for with a predicate waits until `pred()` is true or `timeout` has passed; returns the
+  /// last value of `pred()`.
   template <class Lock, class Rep, class Period, class Predicate>
   bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& timeout, Predicate pred) {
     return wait_pred_ns(lock, detail::deadline_after(timeout), pred);

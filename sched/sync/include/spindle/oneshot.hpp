@@ -1,5 +1,6 @@
-// spindle/oneshot.hpp: oneshot<T>(), a single-use channel carrying one value from one
-// OneshotSender<T> to one OneshotReceiver<T> (a promise/future pair for fibers and threads).
+/// @file
+/// spindle/oneshot.hpp: oneshot<T>(), a single-use channel carrying one value from one
+/// OneshotSender<T> to one OneshotReceiver<T> (a promise/future pair for fibers and threads).
 #pragma once
 
 #include <atomic>
@@ -50,19 +51,19 @@ class OneshotSender;
 template <class T>
 class OneshotReceiver;
 
-// Oneshot<T> is the pair of ends oneshot<T>() returns: {sender, receiver}.
+/// Oneshot<T> is the pair of ends oneshot<T>() returns: {sender, receiver}.
 template <class T>
 using Oneshot = std::pair<OneshotSender<T>, OneshotReceiver<T>>;
 
-// oneshot makes a new single-use channel and returns its two ends: `auto [tx, rx] =
-// spindle::oneshot<T>();`. The ends may be moved to different fibers or threads; the shared state
-// is freed when both are gone. Throws std::bad_alloc.
+/// oneshot makes a new single-use channel and returns its two ends: `auto [tx, rx] =
+/// spindle::oneshot<T>();`. The ends may be moved to different fibers or threads; the shared state
+/// is freed when both are gone. Throws std::bad_alloc.
 template <class T>
 Oneshot<T> oneshot();
 
-// OneshotSender<T> is the sending end of a oneshot: it sends at most one value. Movable, not
-// copyable; a default-constructed or moved-from sender is empty. One sender object must not be
-// used by two fibers or threads at once.
+/// OneshotSender<T> is the sending end of a oneshot: it sends at most one value. Movable, not
+/// copyable; a default-constructed or moved-from sender is empty. One sender object must not be
+/// used by two fibers or threads at once.
 template <class T>
 class OneshotSender {
   static_assert(std::is_object_v<T> && !std::is_const_v<T>, "OneshotSender<T>: object type");
@@ -70,10 +71,11 @@ class OneshotSender {
                 "OneshotSender<T>: T must be nothrow move constructible");
 
  public:
-  // OneshotSender makes an empty sender (valid() == false).
+  /// OneshotSender makes an empty sender (valid() == false).
   OneshotSender() noexcept = default;
+  /// OneshotSender takes over `other`'s end; `other` is left empty.
   OneshotSender(OneshotSender&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-  // operator= drops the current end (see ~OneshotSender), then takes over `other`'s.
+  /// operator= drops the current end (see ~OneshotSender), then takes over `other`'s.
   OneshotSender& operator=(OneshotSender&& other) noexcept {
     if (this != &other) {
       reset();
@@ -83,22 +85,22 @@ class OneshotSender {
   }
   OneshotSender(const OneshotSender&) = delete;
   OneshotSender& operator=(const OneshotSender&) = delete;
-  // ~OneshotSender drops the sender. If nothing was sent, the receiver gets
-  // ChannelError::Disconnected, waking it if it is blocked. Never blocks.
+  /// ~OneshotSender drops the sender. If nothing was sent, the receiver gets
+  /// ChannelError::Disconnected, waking it if it is blocked. Never blocks.
   ~OneshotSender() { reset(); }
 
-  // send delivers `v` to the receiver (waking it if it is blocked) and returns success, or returns
-  // Disconnected if the receiver was dropped; then `v` is left untouched (it is moved from only on
-  // success). Never blocks. Throws std::logic_error if the sender is empty or send was already
-  // called (once, whatever it returned).
+  /// send delivers `v` to the receiver (waking it if it is blocked) and returns success, or returns
+  /// Disconnected if the receiver was dropped; then `v` is left untouched (it is moved from only on
+  /// success). Never blocks. Throws std::logic_error if the sender is empty or send was already
+  /// called (once, whatever it returned).
   ChannelResult<void> send(T&& v) { return send_impl(v); }
-  // send(const T&) sends a copy of `v`.
+  /// send(const T&) sends a copy of `v`.
   ChannelResult<void> send(const T& v) requires std::is_copy_constructible_v<T> {
     T c(v);
     return send_impl(c);
   }
-  // is_closed says whether the receiver was dropped (a send would return Disconnected). Throws
-  // std::logic_error if the sender is empty.
+  /// is_closed says whether the receiver was dropped (a send would return Disconnected). Throws
+  /// std::logic_error if the sender is empty.
   bool is_closed() const {
     if (s_ == nullptr) detail::throw_oneshot_misuse("spindle::OneshotSender: empty sender");
     s_->lock.lock();
@@ -106,7 +108,7 @@ class OneshotSender {
     s_->lock.unlock();
     return gone;
   }
-  // valid says whether this sender refers to a oneshot.
+  /// valid says whether this sender refers to a oneshot.
   bool valid() const noexcept { return s_ != nullptr; }
 
  private:
@@ -147,21 +149,22 @@ class OneshotSender {
   detail::OneshotState<T>* s_ = nullptr;
 };
 
-// OneshotReceiver<T> is the receiving end of a oneshot. Movable, not copyable; a
-// default-constructed or moved-from receiver is empty. One receiver object must not be used by two
-// fibers or threads at once.
-// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
-// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
-// cancellation point even when it would not block (recv returns ChannelError::Cancelled without
-// taking the value), and it yields first once the fiber has held its worker for poll_interval.
-// docs/scheduler.md, "Cooperative budget".
+/// OneshotReceiver<T> is the receiving end of a oneshot. Movable, not copyable; a
+/// default-constructed or moved-from receiver is empty. One receiver object must not be used by two
+/// fibers or threads at once.
+/// Cooperative budget: each blocking call (not the try_ forms) spends one unit of the calling
+/// fiber's budget; once every 128 such calls in a row (spindle/detail/coop.hpp) the call is a
+/// cancellation point even when it would not block (recv returns ChannelError::Cancelled without
+/// taking the value), and it yields first once the fiber has held its worker for poll_interval.
+/// docs/scheduler.md, "Cooperative budget".
 template <class T>
 class OneshotReceiver {
  public:
-  // OneshotReceiver makes an empty receiver (valid() == false).
+  /// OneshotReceiver makes an empty receiver (valid() == false).
   OneshotReceiver() noexcept = default;
+  /// OneshotReceiver takes over `other`'s end; `other` is left empty.
   OneshotReceiver(OneshotReceiver&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
-  // operator= drops the current end (see ~OneshotReceiver), then takes over `other`'s.
+  /// operator= drops the current end (see ~OneshotReceiver), then takes over `other`'s.
   OneshotReceiver& operator=(OneshotReceiver&& other) noexcept {
     if (this != &other) {
       reset();
@@ -171,28 +174,28 @@ class OneshotReceiver {
   }
   OneshotReceiver(const OneshotReceiver&) = delete;
   OneshotReceiver& operator=(const OneshotReceiver&) = delete;
-  // ~OneshotReceiver drops the receiver: a later send returns Disconnected; a value already sent
-  // and not received is destroyed with the shared state. Never blocks.
+  /// ~OneshotReceiver drops the receiver: a later send returns Disconnected; a value already sent
+  /// and not received is destroyed with the shared state. Never blocks.
   ~OneshotReceiver() { reset(); }
 
-  // recv waits for the value and returns it. Returns Disconnected if the sender was dropped without
-  // sending, Closed if the value was already received, and Cancelled if the fiber's task is
-  // cancelled while blocked (a value that arrives anyway stays receivable). Throws
-  // std::logic_error if the receiver is empty.
+  /// recv waits for the value and returns it. Returns Disconnected if the sender was dropped
+  /// without sending, Closed if the value was already received, and Cancelled if the fiber's task
+  /// is cancelled while blocked (a value that arrives anyway stays receivable). Throws
+  /// std::logic_error if the receiver is empty.
   [[nodiscard]] ChannelResult<T> recv() { return recv_impl(detail::kNoDeadline, true); }
-  // try_recv is recv without blocking: Empty while nothing was sent and the sender lives.
+  /// try_recv is recv without blocking: Empty while nothing was sent and the sender lives.
   [[nodiscard]] ChannelResult<T> try_recv() { return recv_impl(0, false); }
-  // recv_for is recv that gives up with Timeout after `timeout` (at least).
+  /// recv_for is recv that gives up with Timeout after `timeout` (at least).
   template <class Rep, class Period>
   [[nodiscard]] ChannelResult<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
     return recv_impl(detail::deadline_after(timeout), true);
   }
-  // recv_until is recv that gives up with Timeout once `deadline` (any clock) has passed.
+  /// recv_until is recv that gives up with Timeout once `deadline` (any clock) has passed.
   template <class Clock, class Dur>
   [[nodiscard]] ChannelResult<T> recv_until(std::chrono::time_point<Clock, Dur> deadline) {
     return recv_impl(detail::deadline_at(deadline), true);
   }
-  // valid says whether this receiver refers to a oneshot.
+  /// valid says whether this receiver refers to a oneshot.
   bool valid() const noexcept { return s_ != nullptr; }
 
  private:

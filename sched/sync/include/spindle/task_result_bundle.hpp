@@ -1,5 +1,6 @@
-// spindle/task_result_bundle.hpp: TaskResultBundle<T>, a group of fallible tasks that succeed or
-// fail together.
+/// @file
+/// spindle/task_result_bundle.hpp: TaskResultBundle<T>, a group of fallible tasks that succeed or
+/// fail together.
 #pragma once
 
 #include <atomic>
@@ -26,41 +27,42 @@ SPINDLE_API_BEGIN
 
 namespace spindle {
 
-// TaskResultBundle<T> runs several tasks returning T (void included) and collects them as one:
-// wait_all() returns every result in spawn order, or, as soon as one task fails (ends with an
-// exception, Cancelled included), cancels the others through the bundle's token, waits until all
-// have ended, and rethrows the first failure. Nothing leaks: destroying a bundle that was not
-// waited for cancels its unfinished tasks and waits for all of them to end.
-//
-// The bundle's token is a child of the creating fiber's own token (a root token outside fibers),
-// so cancelling the fiber that owns the bundle cancels its tasks too. Not thread-safe: one owner
-// spawns and waits.
+/// TaskResultBundle<T> runs several tasks returning T (void included) and collects them as one:
+/// wait_all() returns every result in spawn order, or, as soon as one task fails (ends with an
+/// exception, Cancelled included), cancels the others through the bundle's token, waits until all
+/// have ended, and rethrows the first failure. Nothing leaks: destroying a bundle that was not
+/// waited for cancels its unfinished tasks and waits for all of them to end.
+///
+/// The bundle's token is a child of the creating fiber's own token (a root token outside fibers),
+/// so cancelling the fiber that owns the bundle cancels its tasks too. Not thread-safe: one owner
+/// spawns and waits.
 template <class T>
 class TaskResultBundle {
  public:
-  // TaskResultBundle makes an empty bundle whose tasks run on the calling fiber's runtime. Throws
-  // std::logic_error outside a fiber (use the AsyncRuntime& overload there), std::bad_alloc.
+  /// TaskResultBundle makes an empty bundle whose tasks run on the calling fiber's runtime. Throws
+  /// std::logic_error outside a fiber (use the AsyncRuntime& overload there), std::bad_alloc.
   TaskResultBundle() : rt_(nullptr), token_(make_token()), state_(std::make_shared<State>()) {
     if (!this_fiber::in_fiber()) {
       throw std::logic_error(
           "spindle::TaskResultBundle: made outside a fiber without an AsyncRuntime");
     }
   }
-  // TaskResultBundle makes an empty bundle whose tasks run on `rt`.
+  /// TaskResultBundle makes an empty bundle whose tasks run on `rt`.
   explicit TaskResultBundle(AsyncRuntime& rt)
       : rt_(&rt), token_(make_token()), state_(std::make_shared<State>()) {}
   TaskResultBundle(const TaskResultBundle&) = delete;
   TaskResultBundle& operator=(const TaskResultBundle&) = delete;
-  // ~TaskResultBundle cancels the unfinished tasks of a bundle not waited for and waits until
-  // every task has ended (parks the calling fiber, or blocks the thread; not a cancellation point).
+  /// ~TaskResultBundle cancels the unfinished tasks of a bundle not waited for and waits until
+  /// every task has ended (parks the calling fiber, or blocks the thread; not a cancellation
+  /// point).
   ~TaskResultBundle() {
     if (waited_) return;
     token_.cancel();
     for (auto& h : handles_) h.wait(false);
   }
 
-  // spawn starts `f` (returning T) as a task of the bundle at priority `p`, bound to the bundle's
-  // token. Never blocks. Throws std::logic_error after wait_all(), what spawn throws.
+  /// spawn starts `f` (returning T) as a task of the bundle at priority `p`, bound to the bundle's
+  /// token. Never blocks. Throws std::logic_error after wait_all(), what spawn throws.
   template <class F>
   void spawn(F&& f, TaskPriority p = TaskPriority::Normal) {
     if (waited_) throw std::logic_error("spindle::TaskResultBundle::spawn: after wait_all()");
@@ -89,38 +91,38 @@ class TaskResultBundle {
     }
   }
 
-  // wait_all waits until every task has ended and returns their results in spawn order (void for
-  // T = void), or rethrows the first failure once all have ended. A cancellation point: if the
-  // calling fiber is cancelled, its tasks are cancelled (the bundle's token is a child of the
-  // fiber's), wait_all still waits for them all to end, then throws Cancelled. Blocks the calling
-  // fiber (parks it), or the calling thread outside a fiber. Once it has returned or thrown, the
-  // bundle is spent: a second wait_all (or timed form) throws std::logic_error.
+  /// wait_all waits until every task has ended and returns their results in spawn order (void for
+  /// T = void), or rethrows the first failure once all have ended. A cancellation point: if the
+  /// calling fiber is cancelled, its tasks are cancelled (the bundle's token is a child of the
+  /// fiber's), wait_all still waits for them all to end, then throws Cancelled. Blocks the calling
+  /// fiber (parks it), or the calling thread outside a fiber. Once it has returned or thrown, the
+  /// bundle is spent: a second wait_all (or timed form) throws std::logic_error.
   auto wait_all() { return wait_all_deadline(detail::kNoDeadline, "wait_all"); }
 
-  // wait_all_for is wait_all giving up after `timeout`: if some task has not ended by then, it
-  // throws std::system_error(std::errc::timed_out) and the bundle stays as it was (its tasks keep
-  // running and are not cancelled by the timeout; wait again, cancel(), or let the destructor
-  // cancel and wait). A zero or negative timeout only checks: it never blocks and never throws
-  // Cancelled. If the calling fiber is cancelled while waiting, the tasks are cancelled and it
-  // waits for them until the same deadline, then throws Cancelled (tasks still running then are
-  // waited for by the destructor). Throws std::logic_error once the bundle is spent.
+  /// wait_all_for is wait_all giving up after `timeout`: if some task has not ended by then, it
+  /// throws std::system_error(std::errc::timed_out) and the bundle stays as it was (its tasks keep
+  /// running and are not cancelled by the timeout; wait again, cancel(), or let the destructor
+  /// cancel and wait). A zero or negative timeout only checks: it never blocks and never throws
+  /// Cancelled. If the calling fiber is cancelled while waiting, the tasks are cancelled and it
+  /// waits for them until the same deadline, then throws Cancelled (tasks still running then are
+  /// waited for by the destructor). Throws std::logic_error once the bundle is spent.
   template <class Rep, class Period>
   auto wait_all_for(const std::chrono::duration<Rep, Period>& timeout) {
     return wait_all_deadline(detail::deadline_after(timeout), "wait_all_for");
   }
-  // wait_all_until is wait_all_for with a deadline on any clock (a non-steady clock is converted
-  // once, at the call).
+  /// wait_all_until is wait_all_for with a deadline on any clock (a non-steady clock is converted
+  /// once, at the call).
   template <class Clock, class Duration>
   auto wait_all_until(const std::chrono::time_point<Clock, Duration>& deadline) {
     return wait_all_deadline(detail::deadline_at(deadline), "wait_all_until");
   }
 
-  // cancel cancels every task of the bundle (wait_all then rethrows Cancelled, unless all had
-  // already completed). Never blocks.
+  /// cancel cancels every task of the bundle (wait_all then rethrows Cancelled, unless all had
+  /// already completed). Never blocks.
   void cancel() noexcept { token_.cancel(); }
-  // token returns the bundle's token (cancelled on the first failure or by cancel()).
+  /// token returns the bundle's token (cancelled on the first failure or by cancel()).
   const CancellationToken& token() const noexcept { return token_; }
-  // size returns how many tasks were spawned.
+  /// size returns how many tasks were spawned.
   std::size_t size() const noexcept { return handles_.size(); }
 
  private:
