@@ -113,7 +113,7 @@ class SocketAddr {
   std::uint32_t scope_id_ = 0;
 };
 
-// operator<< writes a.to_string() (declared here too, so it is part of the exported API).
+/// operator<< writes a.to_string() (declared here too, so it is part of the exported API).
 std::ostream& operator<<(std::ostream& os, const SocketAddr& a);
 
 }  // namespace spindle::net
