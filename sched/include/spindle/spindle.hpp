@@ -36,6 +36,7 @@
 // Blocking calls off the workers, and networking.
 #include "spindle/net/buffer.hpp"
 #include "spindle/net/error.hpp"
+#include "spindle/net/readiness.hpp"
 #include "spindle/net/resolve.hpp"
 #include "spindle/net/socket_addr.hpp"
 #include "spindle/net/tcp_listener.hpp"
