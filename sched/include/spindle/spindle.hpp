@@ -16,6 +16,7 @@
 #include "spindle/fiber_local.hpp"
 #include "spindle/run_main.hpp"
 #include "spindle/shutdown.hpp"
+#include "spindle/stop_token.hpp"
 #include "spindle/task_result_bundle.hpp"
 
 // Blocking-style synchronization (fibers and OS threads).
