@@ -57,6 +57,14 @@ IoDriver::IoDriver(RuntimeImpl* rt, platform::ReactorKind kind)
 }
 
 IoDriver::~IoDriver() {
+  // Waits on user fds still registered belong to fibers that never ran again: drop the handle
+  // references the map holds (each state keeps the driver's until the loop below). user_mu_ is
+  // not held with reg_mu_ (the lock order is user_mu_, then reg_mu_).
+  {
+    std::lock_guard<std::mutex> u(user_mu_);
+    for (auto& [fd, u_fd] : user_fds_) unref(u_fd.state);
+    user_fds_.clear();
+  }
   // Sockets may outlive their runtime: orphan their states (their IoHandles free them).
   std::lock_guard<std::mutex> g(reg_mu_);
   for (IoState* s = live_; s != nullptr;) {
@@ -70,13 +78,6 @@ IoDriver::~IoDriver() {
     s = next;
   }
   live_ = nullptr;
-  // Waits on user fds still registered belong to fibers that never ran again: drop their
-  // references (the states were orphaned above).
-  {
-    std::lock_guard<std::mutex> u(user_mu_);
-    for (auto& [fd, u_fd] : user_fds_) unref(u_fd.state);
-    user_fds_.clear();
-  }
   std::lock_guard<std::mutex> r(retire_mu_);
   for (IoState* s : retired_) unref(s);
   retired_.clear();
