@@ -358,6 +358,22 @@ TEST_P(NetReadiness, Errors) {
           << e.what();
     }
   });
+  // epoll cannot watch a regular file: EPERM from the registration, named.
+  if (GetParam().backend == ReactorBackend::Epoll) {
+    std::FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    const int ffd = ::fileno(f);
+    rt.block_on([ffd] {
+      try {
+        wait_readable(ffd);
+        ADD_FAILURE() << "no exception";
+      } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::operation_not_permitted) << e.what();
+        EXPECT_NE(std::string(e.what()).find("epoll_ctl"), std::string::npos) << e.what();
+      }
+    });
+    std::fclose(f);
+  }
   // The failed registration left nothing behind: a new fd with that number works.
   make_pipe(p);
   EXPECT_EQ(p.a, dead);
