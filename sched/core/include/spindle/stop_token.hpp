@@ -41,6 +41,16 @@ class StopTokenBridge {
   // std::bad_alloc.
   explicit StopTokenBridge(const CancellationToken& token)
       : reg_(token.on_cancel([src = source_]() mutable noexcept { src.request_stop(); })) {}
+  // StopTokenBridge(other) takes over `other`'s link (tokens handed out by `other` keep working);
+  // `other` forwards nothing any more. Never blocks, never throws.
+  StopTokenBridge(StopTokenBridge&& other) noexcept = default;
+  // operator= unlinks this bridge (may block like ~CancellationRegistration while its forwarding
+  // runs on another thread), then takes over `other`'s link.
+  StopTokenBridge& operator=(StopTokenBridge&& other) noexcept = default;
+  StopTokenBridge(const StopTokenBridge&) = delete;
+  StopTokenBridge& operator=(const StopTokenBridge&) = delete;
+  // ~StopTokenBridge unlinks (may block while the forwarding runs on another thread; see above).
+  ~StopTokenBridge() = default;
 
   // get_token returns a std::stop_token of the bridge's source (stop_possible() false after a
   // move). Never blocks, never throws.
@@ -77,6 +87,7 @@ class CancelOnStop {
       : cb_(std::make_unique<std::stop_callback<Cancel>>(std::move(stop),
                                                          Cancel{std::move(token)})) {}
 
+  // CancelOnStop(other) takes over `other`'s link; `other` forwards nothing any more. Never blocks.
   CancelOnStop(CancelOnStop&&) noexcept = default;
   // operator= unlinks this object's stop callback (see the class comment: may block), then takes
   // over `other`'s.

@@ -62,6 +62,7 @@ class UnixAddr {
   // in it shown as '@', as ss(8) does), "(unnamed)".
   std::string to_string() const;
 
+  // operator== compares kind and name (a path and an abstract name with the same bytes differ).
   friend bool operator==(const UnixAddr&, const UnixAddr&) = default;
   // operator<< writes to_string().
   friend std::ostream& operator<<(std::ostream& os, const UnixAddr& a);
@@ -73,6 +74,7 @@ class UnixAddr {
 
 }  // namespace spindle::net
 
+// std::hash<UnixAddr> hashes the name and the kind (for unordered containers). Never throws.
 template <>
 struct std::hash<spindle::net::UnixAddr> {
   std::size_t operator()(const spindle::net::UnixAddr& a) const noexcept {

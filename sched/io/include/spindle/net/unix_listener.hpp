@@ -30,6 +30,8 @@ class UnixListener {
  public:
   // UnixListener makes a closed listener (is_open() == false).
   UnixListener() noexcept;
+  // UnixListener(other) takes over `other`'s socket (`other` is left closed). Must not run while a
+  // fiber or thread waits in `other`'s accept.
   UnixListener(UnixListener&& other) noexcept;
   // operator= closes this listener, then takes over `other`'s socket.
   UnixListener& operator=(UnixListener&& other) noexcept;

@@ -38,6 +38,8 @@ class UnixStream {
  public:
   // UnixStream makes a closed stream (is_open() == false).
   UnixStream() noexcept;
+  // UnixStream(other) takes over `other`'s socket (`other` is left closed). Must not run while a
+  // fiber or thread waits on `other`.
   UnixStream(UnixStream&& other) noexcept;
   // operator= closes this stream, then takes over `other`'s socket.
   UnixStream& operator=(UnixStream&& other) noexcept;
