@@ -20,6 +20,7 @@
 #include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
 #include "spindle/net/readiness.hpp"
+#include "spindle/net/unix_stream.hpp"
 #include "spindle/runtime.hpp"
 #include "spindle/spawn_options.hpp"
 #include "spindle/this_fiber.hpp"
@@ -373,6 +374,26 @@ TEST_P(NetReadiness, Errors) {
       }
     });
     std::fclose(f);
+  }
+  // A Spindle socket's own descriptor, registered by a wait of the socket: EEXIST (use the
+  // socket's calls instead).
+  {
+    auto [x, y] = spindle::net::UnixStream::pair();
+    auto reader = rt.spawn([&x = x] {
+      char c;
+      return x.read({&c, 1});
+    });
+    ASSERT_TRUE(spindle::test::parked(reader));  // parked in read: x is registered
+    rt.block_on([fd = x.native_handle()] {
+      try {
+        wait_writable(fd);
+        ADD_FAILURE() << "no exception";
+      } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::file_exists) << e.what();
+      }
+    });
+    y.write_all("k");
+    EXPECT_EQ(reader.join(), 1u);
   }
   // The failed registration left nothing behind: a new fd with that number works.
   make_pipe(p);
