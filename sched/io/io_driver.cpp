@@ -57,6 +57,14 @@ IoDriver::IoDriver(RuntimeImpl* rt, platform::ReactorKind kind)
 }
 
 IoDriver::~IoDriver() {
+  // Waits on user fds still registered belong to fibers that never ran again: drop the handle
+  // references the map holds (each state keeps the driver's until the loop below). user_mu_ is
+  // not held with reg_mu_ (the lock order is user_mu_, then reg_mu_).
+  {
+    std::lock_guard<std::mutex> u(user_mu_);
+    for (auto& [fd, u_fd] : user_fds_) unref(u_fd.state);
+    user_fds_.clear();
+  }
   // Sockets may outlive their runtime: orphan their states (their IoHandles free them).
   std::lock_guard<std::mutex> g(reg_mu_);
   for (IoState* s = live_; s != nullptr;) {
@@ -135,6 +143,33 @@ void IoDriver::detach(IoState* s) noexcept {
   } catch (...) {
     // Out of memory: leak the state rather than risk a use after free.
   }
+}
+
+IoState* IoDriver::attach_user(int fd) {
+  std::lock_guard<std::mutex> g(user_mu_);
+  auto it = user_fds_.find(fd);
+  if (it != user_fds_.end()) {
+    ++it->second.waits;
+    return it->second.state;
+  }
+  IoState* s = attach(fd);
+  try {
+    user_fds_.emplace(fd, UserFd{s, 1});
+  } catch (...) {
+    detach(s);
+    unref(s);
+    throw;
+  }
+  return s;
+}
+
+void IoDriver::detach_user(IoState* s) noexcept {
+  std::lock_guard<std::mutex> g(user_mu_);
+  auto it = user_fds_.find(s->fd);
+  if (it == user_fds_.end() || it->second.state != s || --it->second.waits != 0) return;
+  user_fds_.erase(it);
+  detach(s);
+  unref(s);  // the handle's reference, held by the map
 }
 
 void IoDriver::free_retired() noexcept {
@@ -238,7 +273,7 @@ std::size_t IoDriver::poll_blocking(std::int64_t timeout_ns) {
   return woken;
 }
 
-WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns) {
+WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns, bool always_arm) {
   const std::uint32_t bit = bit_of(dir);
   Waiter w;
   WaitNode node(&w);
@@ -254,7 +289,7 @@ WaitStatus IoDriver::wait(IoState* s, int dir, std::uint64_t deadline_ns) {
   // which drains a TCP socket) before it came here, so any readiness now begins later, and the
   // backend reports it to a poll that then wakes this node or, if it runs before the push above,
   // latches it in `ready`, which was checked under the same lock.
-  if (!skip_arm_) {
+  if (!skip_arm_ || always_arm) {
     try {
       reactor_->arm(s->fd, s, bit);
     } catch (...) {
@@ -272,6 +307,30 @@ IoState* attaching() noexcept {
   static IoState marker;
   return &marker;
 }
+
+// poll_fd blocks a plain OS thread in poll(2) until `fd` is ready for `dir` or the deadline.
+WaitStatus poll_fd(int fd, int dir, std::uint64_t deadline_ns) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = static_cast<short>(dir == IoHandle::kRead ? POLLIN : POLLOUT);
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline_ns != kNoDeadline) {
+      const std::uint64_t now = now_ns();
+      if (now >= deadline_ns) return WaitStatus::Timeout;
+      const std::uint64_t left = deadline_ns - now;
+      timeout_ms = static_cast<int>(std::min<std::uint64_t>((left + 999'999) / 1'000'000, 1 << 30));
+    }
+    p.revents = 0;
+    const int r = ::poll(&p, 1, timeout_ms);
+    if (r > 0 && (p.revents & POLLNVAL) != 0) {
+      throw std::system_error(EBADF, std::generic_category(), "poll");
+    }
+    if (r > 0) return WaitStatus::Signaled;
+    if (r < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+  }
+}
+
 }  // namespace
 
 IoHandle::IoHandle(IoHandle&& o) noexcept
@@ -336,23 +395,20 @@ WaitStatus IoHandle::wait(int dir, std::uint64_t deadline_ns) {
     }
     return driver_->wait(s, dir, deadline_ns);
   }
-  // A plain OS thread: poll(2) on the fd until ready or the deadline.
-  struct pollfd p;
-  p.fd = fd_;
-  p.events = static_cast<short>(dir == kRead ? POLLIN : POLLOUT);
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline_ns != kNoDeadline) {
-      const std::uint64_t now = now_ns();
-      if (now >= deadline_ns) return WaitStatus::Timeout;
-      const std::uint64_t left = deadline_ns - now;
-      timeout_ms = static_cast<int>(std::min<std::uint64_t>((left + 999'999) / 1'000'000, 1 << 30));
-    }
-    p.revents = 0;
-    const int r = ::poll(&p, 1, timeout_ms);
-    if (r > 0) return WaitStatus::Signaled;
-    if (r < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
-  }
+  return poll_fd(fd_, dir, deadline_ns);
+}
+
+WaitStatus wait_user_fd(int fd, int dir, std::uint64_t deadline_ns) {
+  RuntimeImpl* rt = current_runtime();
+  if (rt == nullptr) return poll_fd(fd, dir, deadline_ns);
+  IoDriver& d = IoDriver::of(rt);
+  IoState* s = d.attach_user(fd);
+  struct Detach {
+    IoDriver& d;
+    IoState* s;
+    ~Detach() { d.detach_user(s); }
+  } detach{d, s};
+  return d.wait(s, dir, deadline_ns, true);
 }
 
 }  // namespace spindle::detail

@@ -26,6 +26,7 @@
 #include "spindle/fiber_local.hpp"
 #include "spindle/run_main.hpp"
 #include "spindle/shutdown.hpp"
+#include "spindle/stop_token.hpp"
 #include "spindle/task_result_bundle.hpp"
 
 // Blocking-style synchronization (fibers and OS threads).
@@ -46,9 +47,14 @@
 // Blocking calls off the workers, and networking.
 #include "spindle/net/buffer.hpp"
 #include "spindle/net/error.hpp"
+#include "spindle/net/readiness.hpp"
 #include "spindle/net/resolve.hpp"
+#include "spindle/net/shutdown.hpp"
 #include "spindle/net/socket_addr.hpp"
 #include "spindle/net/tcp_listener.hpp"
 #include "spindle/net/tcp_stream.hpp"
 #include "spindle/net/udp_socket.hpp"
+#include "spindle/net/unix_addr.hpp"
+#include "spindle/net/unix_listener.hpp"
+#include "spindle/net/unix_stream.hpp"
 #include "spindle/spawn_blocking.hpp"

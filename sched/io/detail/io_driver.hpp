@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "spindle/config.hpp"
@@ -60,6 +61,14 @@ class IoDriver final : public Driver {
   IoState* attach(int fd);
   // detach deregisters and retires a state (freed once no poll in progress can report it).
   void detach(IoState* s) noexcept;
+  // attach_user registers a user-owned fd (net::wait_readable / wait_writable) for the duration of
+  // one wait and returns its state; waits already in progress on the same fd (say a reader and a
+  // writer) share the registration. Each call is paired with detach_user, and the last one
+  // deregisters the fd, so its owner may close it once the wait has returned. Throws
+  // std::system_error like attach (EEXIST if the fd is also a Spindle socket registered here).
+  IoState* attach_user(int fd);
+  // detach_user ends one wait begun by attach_user (the last deregisters and retires the state).
+  void detach_user(IoState* s) noexcept;
 
   // release_blocking gives the role back without polling (work turned up).
   void release_blocking() noexcept override { role_.store(0, std::memory_order_release); }
@@ -76,8 +85,10 @@ class IoDriver final : public Driver {
   void wake() noexcept override { reactor_->wake(); }
 
   // wait blocks the calling fiber until `s` may be ready for `dir` (0 read, 1 write), the
-  // deadline passes or the fiber is cancelled.
-  WaitStatus wait(IoState* s, int dir, std::uint64_t deadline_ns);
+  // deadline passes or the fiber is cancelled. `always_arm` arms the reactor even when the backend
+  // reports without arm: for callers that may wait without having seen EAGAIN first (user fds),
+  // so that a readiness that exists already is reported again.
+  WaitStatus wait(IoState* s, int dir, std::uint64_t deadline_ns, bool always_arm = false);
 
   const char* backend_name() const noexcept { return reactor_->name(); }
   platform::Reactor& reactor() noexcept { return *reactor_; }
@@ -103,6 +114,14 @@ class IoDriver final : public Driver {
   std::vector<IoState*> retired_;
   std::mutex reg_mu_;
   IoState* live_ = nullptr;  // registered states (orphaned when the driver goes first)
+  // User-owned fds being waited on (attach_user): the state and how many waits use it. The map
+  // holds the handle's reference of each state. Lock order: user_mu_, then reg_mu_.
+  struct UserFd {
+    IoState* state;
+    std::uint32_t waits;
+  };
+  std::mutex user_mu_;
+  std::unordered_map<int, UserFd> user_fds_;
   std::vector<platform::ReactorEvent> events_;  // used by the role holder only
 };
 
@@ -146,5 +165,12 @@ class IoHandle {
   std::atomic<IoState*> state_{nullptr};
   IoDriver* driver_ = nullptr;
 };
+
+// wait_user_fd waits until the user-owned fd `fd` may be ready for `dir` (IoHandle::kRead or
+// kWrite), `deadline_ns` passes (Timeout) or the calling fiber is cancelled (Cancelled). In a fiber
+// the fd is registered with the fiber's runtime for the wait only (IoDriver::attach_user) and the
+// reactor is armed, so a readiness that exists already is reported; a plain OS thread blocks in
+// poll(2). Never closes the fd. Throws std::system_error (registration or poll failure).
+WaitStatus wait_user_fd(int fd, int dir, std::uint64_t deadline_ns);
 
 }  // namespace spindle::detail

@@ -62,7 +62,7 @@ const std::error_category& resolve_category() noexcept {
 
 namespace detail {
 
-void SocketCore::close() noexcept {
+void FdCore::close() noexcept {
   if (fd < 0) return;
   io.release();
   ::close(fd);  // EINTR leaves the fd closed on Linux: never retry
@@ -76,11 +76,34 @@ int open_socket(const SocketAddr& addr, int type, const char* op) {
   return fd;
 }
 
-void throw_errno(int err, std::string_view op, const SocketAddr& addr) {
+namespace {
+
+[[noreturn]] void throw_errno_at(int err, std::string_view op, const std::string& where) {
   std::string what(op);
   what += ' ';
-  what += addr.to_string();
+  what += where;
   throw std::system_error(err, std::system_category(), what);
+}
+
+[[noreturn]] void throw_timeout_at(std::string_view op, const std::string& where,
+                                   std::int64_t timeout_ns) {
+  std::string what(op);
+  what += ' ';
+  what += where;
+  what += " (timeout ";
+  what += format_duration(timeout_ns);
+  what += ')';
+  throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+}
+
+}  // namespace
+
+void throw_errno(int err, std::string_view op, const SocketAddr& addr) {
+  throw_errno_at(err, op, addr.to_string());
+}
+
+void throw_errno(int err, std::string_view op, const UnixAddr& addr) {
+  throw_errno_at(err, op, addr.to_string());
 }
 
 void throw_errno_plain(int err, std::string_view op) {
@@ -107,13 +130,11 @@ std::string format_duration(std::int64_t ns) {
 }
 
 void throw_timeout(std::string_view op, const SocketAddr& addr, std::int64_t timeout_ns) {
-  std::string what(op);
-  what += ' ';
-  what += addr.to_string();
-  what += " (timeout ";
-  what += format_duration(timeout_ns);
-  what += ')';
-  throw std::system_error(std::make_error_code(std::errc::timed_out), what);
+  throw_timeout_at(op, addr.to_string(), timeout_ns);
+}
+
+void throw_timeout(std::string_view op, const UnixAddr& addr, std::int64_t timeout_ns) {
+  throw_timeout_at(op, addr.to_string(), timeout_ns);
 }
 
 void throw_closed(std::string_view op) {
@@ -123,6 +144,12 @@ void throw_closed(std::string_view op) {
 }
 
 void fail_after_last_try(WaitOutcome o, std::string_view op, const SocketAddr& addr,
+                         std::int64_t timeout_ns) {
+  if (o == WaitOutcome::LastTryCancelled) spindle::detail::throw_cancelled();
+  throw_timeout(op, addr, timeout_ns);
+}
+
+void fail_after_last_try(WaitOutcome o, std::string_view op, const UnixAddr& addr,
                          std::int64_t timeout_ns) {
   if (o == WaitOutcome::LastTryCancelled) spindle::detail::throw_cancelled();
   throw_timeout(op, addr, timeout_ns);

@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <string>
 
 #include "net/net_impl.hpp"
+#include "net/stream_ops.hpp"
 #include "spindle/net/error.hpp"
 
 namespace spindle::net {
@@ -68,91 +68,24 @@ TcpStream TcpStream::connect_impl(const SocketAddr& addr, std::uint64_t deadline
 std::size_t TcpStream::read_impl(MutableBuffer buf, std::uint64_t deadline_ns,
                                  std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("read");
-  if (buf.size == 0) return 0;
-  spindle::detail::coop_or_throw_ns(deadline_ns);
-  SocketCore& c = *core_;
-  WaitOutcome o = WaitOutcome::Retry;
-  if (c.read_drained) {
-    c.read_drained = false;
-    o = detail::wait_io(c, detail::IoHandle::kRead, deadline_ns);
-  }
-  for (;;) {
-    const ssize_t n = ::recv(c.fd, buf.data, buf.size, 0);
-    if (n >= 0) {
-      c.read_drained = n > 0 && static_cast<std::size_t>(n) < buf.size;
-      return static_cast<std::size_t>(n);
-    }
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) detail::throw_errno(err, "read", c.addr);
-    if (o != WaitOutcome::Retry) detail::fail_after_last_try(o, "read", c.addr, timeout_ns);
-    o = detail::wait_io(c, detail::IoHandle::kRead, deadline_ns);
-  }
+  return detail::stream_read(*core_, buf, deadline_ns, timeout_ns);
 }
 
 void TcpStream::read_exact_impl(MutableBuffer buf, std::uint64_t deadline_ns,
                                 std::int64_t timeout_ns) {
   if (!core_ || core_->fd < 0) detail::throw_closed("read_exact");
-  auto* p = static_cast<unsigned char*>(buf.data);
-  std::size_t got = 0;
-  while (got < buf.size) {
-    std::size_t n;
-    try {
-      n = read_impl(MutableBuffer(p + got, buf.size - got), deadline_ns, timeout_ns);
-    } catch (const std::system_error& e) {
-      if (e.code() != std::errc::timed_out || timeout_ns < 0) throw;
-      detail::throw_timeout("read_exact", core_->addr, timeout_ns);
-    }
-    if (n == 0) {
-      throw std::system_error(NetErrc::UnexpectedEof, "read_exact " + core_->addr.to_string() +
-                                                          ": got " + std::to_string(got) + " of " +
-                                                          std::to_string(buf.size) + " bytes");
-    }
-    got += n;
-  }
+  detail::stream_read_exact(*core_, buf, deadline_ns, timeout_ns);
 }
 
 std::size_t TcpStream::write_impl(ConstBuffer buf, bool all, std::uint64_t deadline_ns,
                                   std::int64_t timeout_ns) {
-  const char* op = all ? "write_all" : "write";
-  if (!core_ || core_->fd < 0) detail::throw_closed(op);
-  spindle::detail::coop_or_throw_ns(deadline_ns);
-  SocketCore& c = *core_;
-  const auto* p = static_cast<const unsigned char*>(buf.data);
-  std::size_t done = 0;
-  WaitOutcome o = WaitOutcome::Retry;
-  bool try_first = !c.write_full;
-  c.write_full = false;
-  while (done < buf.size) {
-    if (!try_first) {
-      if (o != WaitOutcome::Retry) detail::fail_after_last_try(o, op, c.addr, timeout_ns);
-      o = detail::wait_io(c, detail::IoHandle::kWrite, deadline_ns);
-    }
-    try_first = false;
-    const ssize_t n = ::send(c.fd, p + done, buf.size - done, MSG_NOSIGNAL);
-    if (n >= 0) {
-      done += static_cast<std::size_t>(n);
-      if (!all) {
-        c.write_full = done < buf.size;
-        break;
-      }
-      // A partial write means the send buffer is full: wait before the next attempt.
-      continue;
-    }
-    const int err = errno;
-    if (err == EINTR) {
-      try_first = true;
-      continue;
-    }
-    if (err != EAGAIN && err != EWOULDBLOCK) detail::throw_errno(err, op, c.addr);
-  }
-  return done;
+  if (!core_ || core_->fd < 0) detail::throw_closed(all ? "write_all" : "write");
+  return detail::stream_write(*core_, buf, all, deadline_ns, timeout_ns);
 }
 
 void TcpStream::shutdown(Shutdown how) {
   if (!core_ || core_->fd < 0) detail::throw_closed("shutdown");
-  const int h = how == Shutdown::Read ? SHUT_RD : how == Shutdown::Write ? SHUT_WR : SHUT_RDWR;
-  if (::shutdown(core_->fd, h) != 0) detail::throw_errno(errno, "shutdown", core_->addr);
+  detail::stream_shutdown(*core_, how);
 }
 
 void TcpStream::close() noexcept {

@@ -11,6 +11,7 @@
 #include "spindle/detail/wait.hpp"
 #include "spindle/net/buffer.hpp"
 #include "spindle/net/error.hpp"
+#include "spindle/net/shutdown.hpp"
 #include "spindle/net/socket_addr.hpp"
 
 #include "spindle/detail/export.hpp"
@@ -24,13 +25,6 @@ class TcpListener;
 namespace detail {
 struct SPINDLE_INTERNAL SocketCore;
 }  // namespace detail
-
-/// Shutdown says which half of a TCP connection TcpStream::shutdown closes.
-enum class Shutdown : std::uint8_t {
-  Read,   ///< no more reads (pending and later data is discarded; read returns 0)
-  Write,  ///< no more writes: the peer reads end of stream (half-close); reading still works
-  Both,   ///< both
-};
 
 /// TcpStream is a connected TCP socket (from TcpStream::connect or TcpListener::accept). It is
 /// move-only and owns its descriptor (non-blocking, close-on-exec); the destructor closes it.
