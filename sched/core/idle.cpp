@@ -102,6 +102,7 @@ void Worker::idle_wait() {
     rt->stacks.trim(index);
     counters.parks.add();
     if (rt->debug) log_debug(rt, "worker %u: park%s", index, driver ? " in the reactor" : "");
+    metrics.begin_park(spindle_sys_monotonic_time_ns());
     if (driver) {
       // A wake that came before in_reactor was visible left a permit in the Parker instead.
       const std::size_t woken =
@@ -112,6 +113,7 @@ void Worker::idle_wait() {
     } else {
       parker.park(park_timeout_ns(watch));
     }
+    metrics.end_park(spindle_sys_monotonic_time_ns());
     if (watch) rt->idle.run_next_watcher.store(-1, std::memory_order_seq_cst);
   } else if (driver) {
     in_reactor.store(false, std::memory_order_seq_cst);

@@ -187,6 +187,7 @@ RuntimeStats RuntimeImpl::stats() const {
   s.stacks_reserved = ps.reserved;
   s.stack_guard_mode = fiber::guard_mode_name(ps.guard_mode);
   s.allocator = cb_allocator_name();
+  fill_metrics(s);  // metrics.cpp
   return s;
 }
 

@@ -17,7 +17,7 @@ TaskRegistry::TaskRegistry(std::size_t shards) {
 }
 
 void TaskRegistry::add(TaskCore* t, std::uint32_t hint) noexcept {
-  t->reg_shard = hint & mask_;
+  t->reg_shard = static_cast<std::uint16_t>(hint & mask_);  // mask_ < 2^16
   Shard& s = shard_of(t);
   std::lock_guard<SpinLock> g(s.lock);
   if (s.closed) t->cancel.store(true, std::memory_order_relaxed);  // published by the queue push

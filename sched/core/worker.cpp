@@ -98,6 +98,7 @@ void Worker::ready_woken(TaskCore* t) {
 }
 
 void Worker::put_run_next(TaskCore* t) {
+  stamp_ready(t);
   TaskCore* old = run_next.exchange(t, std::memory_order_seq_cst);
   if (old != nullptr) {
     push_local(old);
@@ -125,6 +126,7 @@ void Worker::drain_inbox() {
 }
 
 void Worker::push_local(TaskCore* t) {
+  stamp_ready(t);
   const int level = static_cast<int>(t->priority);
   local_bits_ |= 1u << level;
   if (!queues[level].push(t)) overflow(level, t);
@@ -321,6 +323,8 @@ void Worker::switch_from_fiber(SwitchKind kind) {
       (kind == SwitchKind::kYield || kind == SwitchKind::kYieldNext) && !migrate_mode_;
   TaskCore* next = next_runnable(yielding ? static_cast<int>(prev->priority) : -1);
   if (next == nullptr && yielding) return;  // the yielder is still the best choice
+  note_switch_out();
+  if (next != nullptr) note_switch_in(next);
   fiber::Context* to = next != nullptr ? &next->ctx : &sched_ctx_;
   prev->eh = *thread_eh_;
   *thread_eh_ = next != nullptr ? next->eh : sched_eh_;
@@ -394,6 +398,7 @@ void Worker::run() {
   fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();
+  metrics.started_ns.store(last_poll_ns_, std::memory_order_release);
   if (rt->debug) log_debug(rt, "worker %u: start", index);
   for (;;) {
     // Set with tasks still alive only when the destructor abandons them (shutdown.cpp).
@@ -404,6 +409,7 @@ void Worker::run() {
       sched_eh_ = *thread_eh_;
       *thread_eh_ = t->eh;
       fiber::set_current_fiber_debug_info(&t->dbg);
+      note_switch_in(t);
       counters.switches.add();
       coop_budget = kCoopBudget;
       coop_slice_ns = 0;

@@ -59,6 +59,12 @@ class GlobalQueue {
   // always has its bit set once its pusher has returned.
   unsigned mask() const noexcept { return mask_.load(std::memory_order_relaxed); }
 
+  // level_size returns the approximate number of queued tasks of one priority level.
+  std::uint64_t level_size(int level) const noexcept {
+    const std::int64_t n = len_[level].load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+  }
+
   // size returns the approximate number of queued tasks.
   std::uint64_t size() const noexcept {
     std::int64_t total = 0;

@@ -29,6 +29,7 @@
 
 #include "detail/global_queue.hpp"
 #include "detail/local_queue.hpp"
+#include "detail/metrics.hpp"
 #include "detail/spinlock.hpp"
 #include "detail/task_core.hpp"
 #include "detail/task_registry.hpp"
@@ -148,6 +149,7 @@ class Worker {
   // one taker.
   std::atomic<TaskCore*> run_next{nullptr};
   WorkerCounters counters;
+  WorkerMetrics metrics;  // park time, latency histograms (detail/metrics.hpp)
   platform::Parker parker;
   std::atomic<bool> in_reactor{false};  // parked in the reactor (as the I/O driver), not the Parker
   std::thread thread;
@@ -197,6 +199,24 @@ class Worker {
   void after_switch(fiber::Transfer tr);
   unsigned local_mask() const noexcept;
   void overflow(int level, TaskCore* t);
+  // stamp_ready samples one ready push in kSampleEvery for the scheduling-delay histogram (owner).
+  void stamp_ready(TaskCore* t) noexcept {
+    if (--metrics.ready_countdown != 0) return;
+    metrics.ready_countdown = kSampleEvery;
+    metrics_stamp(t);
+  }
+  __attribute__((noinline)) void metrics_stamp(TaskCore* t) noexcept;
+  // note_switch_in records `t`'s sampled scheduling delay and starts a sampled run-time
+  // measurement (owner; metrics.cpp).
+  void note_switch_in(TaskCore* t) noexcept {
+    if (t->ready_stamp != 0 || --metrics.switch_countdown == 0) metrics_switch_in(t);
+  }
+  __attribute__((noinline)) void metrics_switch_in(TaskCore* t) noexcept;
+  // note_switch_out ends a sampled run-time measurement (owner; metrics.cpp).
+  void note_switch_out() noexcept {
+    if (metrics.run_start_ns != 0) metrics_switch_out();
+  }
+  __attribute__((noinline)) void metrics_switch_out() noexcept;
 
   fiber::Context sched_ctx_;      // the thread's own stack
   EhState sched_eh_;              // the scheduler context's exception state while a fiber runs
@@ -255,6 +275,9 @@ class RuntimeImpl {
   // may be freed (false: fibers were abandoned and the runtime must be leaked).
   bool destroy() noexcept;
   RuntimeStats stats() const;
+  // fill_metrics adds the metrics of detail/metrics.hpp, queue depths per priority, pending timers
+  // and I/O handles to a snapshot stats() built (metrics.cpp).
+  void fill_metrics(RuntimeStats& s) const;
 
   // submit makes a new task ready (spawn). Throws std::runtime_error when not accepting spawns.
   void submit(TaskCore* t, TaskPriority p);

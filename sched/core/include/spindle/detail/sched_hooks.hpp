@@ -101,6 +101,10 @@ class Driver {
   virtual ~Driver() = default;
   // registered says whether any handle is registered (workers skip the driver otherwise).
   bool registered() const noexcept { return registered_.load(std::memory_order_acquire) != 0; }
+  // registered_count returns how many handles are registered (for RuntimeStats::io_handles).
+  std::uint64_t registered_count() const noexcept {
+    return registered_.load(std::memory_order_acquire);
+  }
   // try_poll_nonblocking polls without blocking unless another worker holds the driver role,
   // making the fibers of ready handles ready on the calling worker. Returns how many it woke.
   virtual std::size_t try_poll_nonblocking() = 0;
