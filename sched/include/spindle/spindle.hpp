@@ -58,3 +58,7 @@
 #include "spindle/net/unix_listener.hpp"
 #include "spindle/net/unix_stream.hpp"
 #include "spindle/spawn_blocking.hpp"
+
+// Observability (docs/observability.md)
+#include "spindle/dashboard.hpp"
+#include "spindle/metrics.hpp"
