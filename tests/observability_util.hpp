@@ -133,7 +133,8 @@ inline std::string http_exchange(std::uint16_t port, const std::string& request,
 
 // http_get is http_exchange of a plain GET of `target`.
 inline std::string http_get(std::uint16_t port, const std::string& target) {
-  return http_exchange(port, "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  return http_exchange(
+      port, "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
 }
 
 // status_of returns a raw response's status code (0 if none).
