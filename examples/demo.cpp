@@ -6,7 +6,10 @@
 //      still makes progress (no starvation).
 //   3. Join: results and exceptions travel back to the joiner.
 //   4. Cancel: a long sleep is interrupted; the task's joiner sees spindle::Cancelled.
-//   5. Stats: the runtime's counters, as a dashboard would show them.
+//   5. Stats: the runtime's metrics through the Prometheus exporter (what GET /metrics serves;
+//      `--json` prints the JSON exporter's output instead).
+//   With `--serve=127.0.0.1:8080` it then serves the live dashboard (docs/observability.md) at that
+//   address, with a light background load, until Ctrl-C.
 #include <spindle/spindle.hpp>
 
 #include <atomic>
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -24,33 +28,22 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void print_stats(const spindle::RuntimeStats& s) {
-  std::printf("  %-18s %llu\n", "spawned_tasks", (unsigned long long)s.spawned_tasks);
-  std::printf("  %-18s %llu\n", "completed_tasks", (unsigned long long)s.completed_tasks);
-  std::printf("  %-18s %llu\n", "cancelled_tasks", (unsigned long long)s.cancelled_tasks);
-  std::printf("  %-18s %llu\n", "failed_tasks", (unsigned long long)s.failed_tasks);
-  std::printf("  %-18s %llu\n", "active_tasks", (unsigned long long)s.active_tasks);
-  std::printf("  %-18s %llu\n", "queued_tasks", (unsigned long long)s.queued_tasks);
-  std::printf("  %-18s %llu (%llu tasks)\n", "steals", (unsigned long long)s.steals,
-              (unsigned long long)s.stolen_tasks);
-  std::printf("  %-18s %llu\n", "parks", (unsigned long long)s.parks);
-  std::printf("  %-18s %llu\n", "context_switches", (unsigned long long)s.context_switches);
-  std::printf("  %-18s %llu\n", "timers_fired", (unsigned long long)s.timers_fired);
-  std::printf("  %-18s %llu pooled, %llu in use, %llu reserved (%s guards)\n", "stacks",
-              (unsigned long long)s.stacks_pooled, (unsigned long long)s.stacks_allocated,
-              (unsigned long long)s.stacks_reserved, s.stack_guard_mode);
-  std::printf("  %-18s %s\n", "allocator", s.allocator);
-  for (std::size_t i = 0; i < s.workers.size(); ++i) {
-    const auto& w = s.workers[i];
-    std::printf("  worker %zu: completed %llu, switches %llu, steals %llu, parks %llu\n", i,
-                (unsigned long long)w.completed_tasks, (unsigned long long)w.context_switches,
-                (unsigned long long)w.steals, (unsigned long long)w.parks);
-  }
-}
-
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bool json = false;
+  std::string serve;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a.rfind("--serve=", 0) == 0) {
+      serve = std::string(a.substr(8));
+    } else {
+      std::fprintf(stderr, "usage: %s [--json] [--serve=ADDR:PORT]\n", argv[0]);
+      return 2;
+    }
+  }
   spindle::AsyncRuntimeConfig cfg;
   cfg.worker_threads = 2;
   spindle::AsyncRuntime rt(cfg);
@@ -135,8 +128,31 @@ int main() {
   }
 
   // 5. Stats.
-  std::printf("\n[stats]\n");
-  print_stats(rt.stats());
+  const spindle::MetricsSnapshot m = spindle::metrics_snapshot(rt);
+  std::printf("\n[stats]    %s exporter (docs/observability.md)\n%s", json ? "JSON" : "Prometheus",
+              (json ? spindle::to_json(m) + "\n" : spindle::to_prometheus(m)).c_str());
+
+  // 6. Optionally, the live dashboard until Ctrl-C.
+  if (!serve.empty()) {
+    spindle::DashboardServer dash(rt, spindle::net::SocketAddr::parse(serve));
+    std::printf("\n[serve]    dashboard at http://%s/ (metrics at /metrics); Ctrl-C stops\n",
+                dash.local_addr().to_string().c_str());
+    std::fflush(stdout);
+    rt.block_on([] {
+      const spindle::CancellationToken stop = spindle::shutdown_token();
+      std::vector<spindle::JoinHandle<void>> load;
+      for (int i = 0; i < 4; ++i) {
+        load.push_back(spindle::spawn([stop, i] {
+          spindle::this_fiber::set_name("demo-load-" + std::to_string(i));
+          while (!stop.is_cancelled()) {
+            for (int k = 0; k < 50 * (i + 1); ++k) spindle::this_fiber::yield();
+            spindle::this_fiber::sleep_for(std::chrono::milliseconds(5 * (i + 1)));
+          }
+        }));
+      }
+      for (auto& h : load) h.join();
+    });
+  }
   rt.shutdown();
   return 0;
 }

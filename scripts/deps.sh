@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Spindle needs, only those that are missing.
 #   scripts/deps.sh demo   build tools + runtime libraries (enough for the demo)
-#   scripts/deps.sh test   + GoogleTest, Google Benchmark, Boost.Fiber (bench baseline)
+#   scripts/deps.sh test   + GoogleTest, Google Benchmark, Boost.Fiber (bench baseline), prometheus
+#                          (promtool and the scrape test) and chromium (the dashboard page test)
 #   scripts/deps.sh ci     + Cortex-M cross toolchain and qemu, clang-format, the fuzz packages
 #   scripts/deps.sh fuzz   demo + clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 #   scripts/deps.sh bench  test + wrk (the HTTP row of scripts/bench.sh)
@@ -10,7 +11,7 @@ set -euo pipefail
 level=${1:-test}
 pkgs=(cmake make g++ libboost-context-dev libboost-dev libmimalloc-dev libuv1-dev)
 if [[ $level == test || $level == ci || $level == bench ]]; then
-  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev)
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-fiber-dev prometheus chromium)
 fi
 if [[ $level == bench ]]; then
   pkgs+=(wrk)
