@@ -126,10 +126,18 @@ void Worker::drain_inbox() {
 }
 
 void Worker::push_local(TaskCore* t) {
-  stamp_ready(t);
-  const int level = static_cast<int>(t->priority);
-  local_bits_ |= 1u << level;
-  if (!queues[level].push(t)) overflow(level, t);
+  // The sampled push is a tail call, so the common path saves no registers for it.
+  if (--metrics.ready_countdown == 0) [[unlikely]] {
+    push_local_sampled(t);
+    return;
+  }
+  push_now(t);
+}
+
+void Worker::push_local_sampled(TaskCore* t) {
+  metrics.ready_countdown = kSampleEvery;
+  metrics_stamp(t);
+  push_now(t);
 }
 
 void Worker::overflow(int level, TaskCore* t) {

@@ -214,12 +214,12 @@ std::string to_prometheus(const MetricsSnapshot& m) {
   p.sample_u64("spindle_blocking_pool_jobs_completed_total", "", m.blocking.completed);
 
   p.family("spindle_scheduling_delay_seconds", "histogram",
-           "Sampled time from a fiber becoming ready to its running (1 push in 16).");
+           "Sampled time from a fiber becoming ready to its running (1 push in 256).");
   for (std::size_t i = 0; i < s.workers.size(); ++i) {
     p.histogram("spindle_scheduling_delay_seconds", worker_label(i), s.workers[i].sched_delay);
   }
   p.family("spindle_run_time_seconds", "histogram",
-           "Sampled time a fiber ran between switch-in and switch-out (1 switch in 16).");
+           "Sampled time a fiber ran between switch-in and switch-out (1 switch in 256).");
   for (std::size_t i = 0; i < s.workers.size(); ++i) {
     p.histogram("spindle_run_time_seconds", worker_label(i), s.workers[i].run_time);
   }

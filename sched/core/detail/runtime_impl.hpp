@@ -206,6 +206,13 @@ class Worker {
     metrics_stamp(t);
   }
   __attribute__((noinline)) void metrics_stamp(TaskCore* t) noexcept;
+  // push_now is push_local without the sampling (owner).
+  void push_now(TaskCore* t) {
+    const int level = static_cast<int>(t->priority);
+    local_bits_ |= 1u << level;
+    if (!queues[level].push(t)) overflow(level, t);
+  }
+  __attribute__((noinline)) void push_local_sampled(TaskCore* t);
   // note_switch_in records `t`'s sampled scheduling delay and starts a sampled run-time
   // measurement (owner; metrics.cpp).
   void note_switch_in(TaskCore* t) noexcept {

@@ -65,11 +65,11 @@ struct WorkerStats {
   std::uint64_t busy_ns = 0;
   std::uint64_t park_ns = 0;  ///< time the worker thread spent parked for lack of work, in ns
   /// sched_delay: how long a ready fiber waited before it ran (ready push -> switch-in), sampled
-  /// (one push in 16 per worker; fibers queued on the global queue from outside a worker are not
+  /// (one push in 256 per worker; fibers queued on the global queue from outside a worker are not
   /// sampled).
   LatencyHistogram sched_delay;
   /// run_time: how long a fiber ran between being switched in and switching away, sampled (one
-  /// switch in 16 per worker).
+  /// switch in 256 per worker).
   LatencyHistogram run_time;
 };
 
