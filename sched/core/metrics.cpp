@@ -66,11 +66,13 @@ void RuntimeImpl::fill_metrics(RuntimeStats& s) const {
     const std::uint64_t started = w.metrics.started_ns.load(std::memory_order_acquire);
     if (started != 0) {
       if (first_start == 0 || started < first_start) first_start = started;
-      // The current park counts as parked time up to now.
-      const std::uint64_t since = w.metrics.parked_since.load(std::memory_order_acquire);
+      // The current park counts as parked time up to now. The clock is read after the park
+      // counters, so a park that ends meanwhile is never counted beyond `now`.
       std::uint64_t park = w.metrics.park_ns.read();
-      if (since != 0 && now > since) park += now - since;
-      const std::uint64_t up = now > started ? now - started : 0;
+      const std::uint64_t since = w.metrics.parked_since.load(std::memory_order_acquire);
+      const std::uint64_t at = spindle_sys_monotonic_time_ns();
+      if (since != 0 && at > since) park += at - since;
+      const std::uint64_t up = at > started ? at - started : 0;
       ws.park_ns = std::min(park, up);
       ws.busy_ns = up - ws.park_ns;
     }
