@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "detail/runtime_impl.hpp"
 #include "spindle/runtime.hpp"
@@ -19,6 +20,44 @@ template <class T>
   std::ostringstream msg;
   msg << "spindle::AsyncRuntimeConfig::" << field << " = " << value << " is invalid: " << allowed;
   throw std::invalid_argument(msg.str());
+}
+
+// validate_embedding checks the embedding hooks (thread names, CPU pinning) of a config whose
+// worker_threads is already resolved.
+void validate_embedding(const AsyncRuntimeConfig& cfg) {
+  constexpr std::size_t kMaxThreadName = 15;  // Linux: 16 bytes with the terminating NUL
+  if (!cfg.thread_name_prefix.empty() && cfg.worker_threads > 0) {
+    const std::string longest = cfg.thread_name_prefix + std::to_string(cfg.worker_threads - 1);
+    if (longest.size() > kMaxThreadName) {
+      bad_field("thread_name_prefix", "\"" + cfg.thread_name_prefix + "\"",
+                "the name of worker " + std::to_string(cfg.worker_threads - 1) + ", \"" + longest +
+                    "\", is " + std::to_string(longest.size()) +
+                    " bytes; the limit is 15 bytes (Linux thread names)");
+    }
+  }
+  if (cfg.worker_cpus.empty()) return;
+  std::vector<int> allowed(1024);
+  const std::uint32_t n = spindle_sys_affinity_cpus(allowed.data(), 1024);
+  allowed.resize(std::min<std::uint32_t>(n, 1024));
+  std::string list = "[";
+  for (std::size_t i = 0; i < cfg.worker_cpus.size(); ++i) {
+    list += (i != 0 ? ", " : "") + std::to_string(cfg.worker_cpus[i]);
+  }
+  list += "]";
+  std::string set = "{";
+  for (std::size_t i = 0; i < allowed.size(); ++i) {
+    set += (i != 0 ? ", " : "") + std::to_string(allowed[i]);
+  }
+  set += "}";
+  for (int cpu : cfg.worker_cpus) {
+    if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end()) {
+      bad_field(
+          "worker_cpus", list,
+          "CPU " + std::to_string(cpu) +
+              " is not in the process's affinity mask (sched_getaffinity); allowed CPUs are " +
+              set);
+    }
+  }
 }
 
 AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
@@ -66,6 +105,7 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
               "must be ReactorBackend::Auto, Epoll or Libuv");
   }
   if (cfg.worker_threads == 0) cfg.worker_threads = std::min(spindle_sys_cpu_count(), kMaxWorkers);
+  validate_embedding(cfg);
   return cfg;
 }
 

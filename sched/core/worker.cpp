@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <string>
 
 #include "detail/fls_table.hpp"
 #include "detail/random.hpp"
@@ -386,7 +388,45 @@ TaskCore* Worker::find_work() {
   }
 }
 
+namespace {
+// run_thread_hook calls an on_thread_start / on_thread_stop callback; an exception it throws is
+// written to stderr and otherwise ignored (AsyncRuntimeConfig::on_thread_start).
+void run_thread_hook(const std::function<void(std::size_t)>& hook, const char* what,
+                     std::uint32_t index) noexcept {
+  if (!hook) return;
+  try {
+    hook(index);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spindle: worker %u: %s threw: %s (ignored)\n", index, what, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "spindle: worker %u: %s threw a non-std exception (ignored)\n", index,
+                 what);
+  }
+}
+}  // namespace
+
+void Worker::embed_thread_start() noexcept {
+  const AsyncRuntimeConfig& c = rt->cfg;
+  if (!c.thread_name_prefix.empty()) {
+    // Validated by the constructor to fit the 15-byte limit.
+    const std::string name = c.thread_name_prefix + std::to_string(index);
+    if (int err = spindle_sys_set_thread_name(name.c_str()); err != 0) {
+      std::fprintf(stderr, "spindle: worker %u: naming the thread \"%s\" failed (error %d)\n",
+                   index, name.c_str(), err);
+    }
+  }
+  if (!c.worker_cpus.empty()) {
+    const int cpu = c.worker_cpus[index % c.worker_cpus.size()];
+    if (int err = spindle_sys_pin_thread(cpu); err != 0) {
+      std::fprintf(stderr, "spindle: worker %u: pinning to CPU %d failed (error %d); unpinned\n",
+                   index, cpu, err);
+    }
+  }
+  run_thread_hook(c.on_thread_start, "on_thread_start", index);
+}
+
 void Worker::run() {
+  embed_thread_start();
   tls_worker = this;
   thread_eh_ = thread_eh_state();
   multi_worker_stealing_ = rt->workers.size() > 1 && rt->cfg.enable_work_stealing;
@@ -429,6 +469,7 @@ void Worker::run() {
   }
   if (rt->debug) log_debug(rt, "worker %u: exit", index);
   tls_worker = nullptr;
+  run_thread_hook(rt->cfg.on_thread_stop, "on_thread_stop", index);
   {
     std::lock_guard<std::mutex> g(rt->lifecycle_mu);
     exited = true;

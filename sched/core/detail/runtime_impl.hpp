@@ -85,6 +85,9 @@ class Worker {
 
   // run is the worker thread's body: the scheduler loop, until the runtime stops.
   void run();
+  // embed_thread_start names and pins the calling worker thread and calls on_thread_start
+  // (AsyncRuntimeConfig's embedding hooks); failures are reported on stderr, never thrown.
+  void embed_thread_start() noexcept;
 
   // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global
   // queue.

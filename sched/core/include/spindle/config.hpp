@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
 namespace spindle {
 
@@ -60,6 +63,28 @@ struct AsyncRuntimeConfig {
   // reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
   // same tests.
   ReactorBackend reactor = ReactorBackend::Auto;
+
+  // Embedding hooks (docs/config.md, "Embedding hooks").
+  //
+  // thread_name_prefix names the worker threads "<prefix><index>" ("spindle-w0", "spindle-w1",
+  // ...) with pthread_setname_np, as /proc/self/task/*/comm, top and debuggers show them. Empty:
+  // the threads keep the name they inherit. Linux allows 15 bytes: a prefix whose longest name
+  // (the highest worker index) is longer is rejected (std::invalid_argument), never truncated.
+  std::string thread_name_prefix = "spindle-w";
+  // on_thread_start, if set, is called on every worker thread with its index, after the thread
+  // is named and pinned and before it runs any fiber. on_thread_stop, if set, is called on every
+  // worker thread after it ran its last fiber, just before the thread ends. Both run on the
+  // worker's own stack, outside any fiber (a blocking Spindle call there blocks the thread). An
+  // exception they throw is caught, written to stderr and otherwise ignored: the worker runs (or
+  // ends) as if the callback had returned. They are not called for the process-wide
+  // spawn_blocking threads (those belong to no runtime).
+  std::function<void(std::size_t worker_index)> on_thread_start = {};
+  std::function<void(std::size_t worker_index)> on_thread_stop = {};
+  // worker_cpus, if not empty, pins the workers round-robin: worker i runs only on CPU
+  // worker_cpus[i % worker_cpus.size()] (so one entry per worker gives one CPU each, and fewer
+  // entries than workers share them). Every CPU must be in the process's affinity mask
+  // (sched_getaffinity) when the runtime is constructed; repeats are allowed. Empty: no pinning.
+  std::vector<int> worker_cpus = {};
 };
 
 }  // namespace spindle
