@@ -15,6 +15,7 @@
 #include "detail/runtime_impl.hpp"
 #include "spindle/detail/coop.hpp"
 #include "spindle/fiber/overflow.hpp"
+#include "spindle/fiber/unpooled_stack.hpp"
 #include "spindle/sys.h"
 
 namespace spindle::detail {
@@ -251,7 +252,8 @@ bool Worker::start_task(TaskCore* t) {
   }
   fiber::Stack stack;
   try {
-    stack = rt->stacks.acquire(index);
+    stack = __builtin_expect(t->custom_stack, 0) ? fiber::map_unpooled_stack(t->dbg.stack_size)
+                                                 : rt->stacks.acquire(index);
   } catch (...) {
     payload_of(t)->error = std::current_exception();
     rt->complete(t, TaskState::Failed, this);
@@ -260,7 +262,8 @@ bool Worker::start_task(TaskCore* t) {
   }
   t->dbg.stack_limit = stack.limit;
   t->dbg.stack_size = stack.size;
-  t->dbg.guard_size = rt->stacks.guard_size();
+  t->dbg.guard_size =
+      __builtin_expect(t->custom_stack, 0) ? fiber::unpooled_guard_size() : rt->stacks.guard_size();
   t->started = true;
   t->ctx.make(stack, &fiber_entry);
   t->state.store(TaskState::Running, std::memory_order_relaxed);
@@ -306,8 +309,13 @@ void Worker::after_switch(fiber::Transfer tr) {
       break;
     }
     case SwitchKind::kFinish:
-      rt->stacks.release(
-          index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      if (__builtin_expect(prev->custom_stack, 0)) {
+        fiber::unmap_unpooled_stack(
+            fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      } else {
+        rt->stacks.release(
+            index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      }
       prev->ctx.release();
       task_unref(prev);
       break;
