@@ -104,6 +104,21 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("reactor", static_cast<unsigned>(cfg.reactor),
               "must be ReactorBackend::Auto, Epoll or Libuv");
   }
+  if (static_cast<unsigned>(cfg.flavor) > static_cast<unsigned>(RuntimeFlavor::CurrentThread)) {
+    bad_field("flavor", static_cast<unsigned>(cfg.flavor),
+              "must be RuntimeFlavor::MultiThread or CurrentThread");
+  }
+  if (cfg.flavor == RuntimeFlavor::CurrentThread) {
+    if (cfg.worker_threads > 1) {
+      bad_field("worker_threads", cfg.worker_threads,
+                "must be 0 or 1 with RuntimeFlavor::CurrentThread (it has no worker threads)");
+    }
+    if (!cfg.worker_cpus.empty()) {
+      bad_field("worker_cpus", "[...]",
+                "must be empty with RuntimeFlavor::CurrentThread (it has no worker threads)");
+    }
+    cfg.worker_threads = 1;
+  }
   if (cfg.worker_threads == 0) cfg.worker_threads = std::min(spindle_sys_cpu_count(), kMaxWorkers);
   validate_embedding(cfg);
   return cfg;
@@ -114,6 +129,7 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
 RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
     : cfg(validate(config)),
       debug(cfg.debug),
+      current_thread(cfg.flavor == RuntimeFlavor::CurrentThread),
       stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads),
       registry(cfg.worker_threads + 1) {
   epoch_ns = spindle_sys_monotonic_time_ns();
@@ -123,6 +139,11 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
     workers.push_back(std::make_unique<Worker>(this, i, cfg.queue_capacity));
   }
   idle.sleepers.reserve(cfg.worker_threads);
+  if (current_thread) {
+    // No thread of its own to wait for in abandon(): its one worker runs only inside a driver.
+    workers[0]->exited = true;
+    exited_workers = 1;
+  }
 }
 
 RuntimeImpl::~RuntimeImpl() {
@@ -143,6 +164,7 @@ void RuntimeImpl::start() {
               cfg.worker_threads, stacks.stack_size(), fiber::guard_mode_name(stacks.guard_mode()),
               cb_allocator_name());
   }
+  if (current_thread) return;  // fibers run on the threads that drive it (current_thread.cpp)
   std::size_t started = 0;
   try {
     for (auto& w : workers) {

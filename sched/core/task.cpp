@@ -264,6 +264,11 @@ bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns
   if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return true;
   Worker* w = current_worker();
   if (w == nullptr || w->current == nullptr) {
+    // A plain thread joining a task of a current-thread runtime runs that runtime until the task
+    // ends (or the deadline passes), then settles below like any thread joiner.
+    if (__builtin_expect(t->rt->current_thread, 0) && w == nullptr) {
+      t->rt->drive_task(t, deadline_ns);
+    }
     // An OS thread: wait on the runtime's striped condition variable.
     RuntimeImpl::Stripe& s = t->rt->stripe_for(t);
     std::unique_lock<std::mutex> lock(s.m);

@@ -378,6 +378,8 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
   fls_destroy_task(self);
   w = current_worker();
   w->rt->complete(self, end, w);
+  // The current-thread flavor's drive target goes back to the driver's loop, which then returns.
+  if (__builtin_expect(self == w->drive_target_, 0)) w->finish_to_scheduler();
   w->switch_from_fiber(SwitchKind::kFinish);
   std::terminate();  // unreachable: a finished fiber is never resumed
 }
@@ -433,19 +435,45 @@ void Worker::embed_thread_start() noexcept {
   run_thread_hook(c.on_thread_start, "on_thread_start", index);
 }
 
-void Worker::run() {
-  embed_thread_start();
+void Worker::enter_thread() noexcept {
   tls_worker = this;
   thread_eh_ = thread_eh_state();
   multi_worker_stealing_ = rt->workers.size() > 1 && rt->cfg.enable_work_stealing;
   migrate_mode_ = rt->workers.size() > 1 && rt->cfg.migrate_every_switch;
-  fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();
+}
+
+void Worker::leave_thread() noexcept {
+  tls_worker = nullptr;
+}
+
+void Worker::run() {
+  embed_thread_start();
+  fiber::AltSignalStack alt_stack;
+  enter_thread();
   if (rt->debug) log_debug(rt, "worker %u: start", index);
+  loop(nullptr, kNoDeadline);
+  if (rt->debug) log_debug(rt, "worker %u: exit", index);
+  leave_thread();
+  run_thread_hook(rt->cfg.on_thread_stop, "on_thread_stop", index);
+  {
+    std::lock_guard<std::mutex> g(rt->lifecycle_mu);
+    exited = true;
+    ++rt->exited_workers;
+  }
+  rt->stopped_cv.notify_all();
+}
+
+bool Worker::loop(const TaskCore* target, std::uint64_t deadline_ns) {
   for (;;) {
     // Set with tasks still alive only when the destructor abandons them (shutdown.cpp).
-    if (rt->exit.load(std::memory_order_acquire)) break;
+    if (rt->exit.load(std::memory_order_acquire)) return true;
+    // The current-thread flavor's block_on / join: its task has finished (the null check is the
+    // whole cost for worker threads).
+    if (target != nullptr && target->joiner.load(std::memory_order_acquire) == kJoinFinished) {
+      return true;
+    }
     TaskCore* t = find_work();
     if (t != nullptr) {
       current = t;
@@ -460,7 +488,7 @@ void Worker::run() {
       after_switch(tr);
       continue;
     }
-    if (rt->exit.load(std::memory_order_acquire)) break;
+    if (rt->exit.load(std::memory_order_acquire)) return true;
     if (rt->state.load(std::memory_order_acquire) != RuntimeImpl::kRunning) {
       // Shutting down: stop once every task has finished.
       std::unique_lock<std::mutex> g(rt->lifecycle_mu);
@@ -470,20 +498,26 @@ void Worker::run() {
         g.unlock();
         rt->stopped_cv.notify_all();
         for (auto& w : rt->workers) w->wake_thread();
-        break;
+        return true;
       }
     }
+    if (deadline_ns != kNoDeadline && spindle_sys_monotonic_time_ns() >= deadline_ns) return false;
     idle_wait();
   }
-  if (rt->debug) log_debug(rt, "worker %u: exit", index);
-  tls_worker = nullptr;
-  run_thread_hook(rt->cfg.on_thread_stop, "on_thread_stop", index);
-  {
-    std::lock_guard<std::mutex> g(rt->lifecycle_mu);
-    exited = true;
-    ++rt->exited_workers;
-  }
-  rt->stopped_cv.notify_all();
+}
+
+void Worker::finish_to_scheduler() {
+  TaskCore* prev = current;
+  prev->last_worker = index;
+  SwitchAction act{SwitchKind::kFinish, prev};
+  prev->eh = *thread_eh_;
+  *thread_eh_ = sched_eh_;
+  current = nullptr;
+  fiber::set_current_fiber_debug_info(nullptr);
+  counters.switches.add();
+  coop_budget = kCoopBudget;
+  coop_slice_ns = 0;
+  fiber::switch_final(prev->ctx, sched_ctx_, &act);
 }
 
 }  // namespace spindle::detail

@@ -16,6 +16,16 @@ namespace spindle {
 // slower).
 enum class ReactorBackend : std::uint8_t { Auto, Epoll, Libuv };
 
+// RuntimeFlavor selects how a runtime runs its fibers (docs/config.md, "flavor").
+//   MultiThread: worker_threads OS threads of its own run the fibers all the time.
+//   CurrentThread: no threads of its own, as Tokio's current_thread runtime. Fibers, timers and I/O
+//     make progress only while some thread drives the runtime: inside AsyncRuntime::block_on, a
+//     JoinHandle::join / join_for / wait_for / wait_until called from a plain thread on one of its
+//     tasks, or its shutdown / destructor. That thread then runs the scheduler loop itself (one
+//     driver at a time; others wait for their turn) and, when every fiber is blocked, sleeps in the
+//     I/O driver or until the next timer.
+enum class RuntimeFlavor : std::uint8_t { MultiThread, CurrentThread };
+
 // AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every
 // field is validated by the AsyncRuntime constructor, which throws std::invalid_argument naming the
 // field, the value and the allowed range.
@@ -63,6 +73,10 @@ struct AsyncRuntimeConfig {
   // reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
   // same tests.
   ReactorBackend reactor = ReactorBackend::Auto;
+  // flavor: MultiThread (the default) or CurrentThread (no worker threads; see RuntimeFlavor).
+  // CurrentThread requires worker_threads 0 or 1 (it resolves to 1) and an empty worker_cpus;
+  // thread_name_prefix, on_thread_start and on_thread_stop are not used by it.
+  RuntimeFlavor flavor = RuntimeFlavor::MultiThread;
 
   // Embedding hooks (docs/config.md, "Embedding hooks").
   //
