@@ -211,6 +211,33 @@ TEST(CurrentThreadTest, TwoThreadsBlockOnInTurn) {
   EXPECT_EQ(done.load(), 2);
 }
 
+TEST(CurrentThreadTest, AJoinerReturnsWhenItsTaskEndsInAnotherThreadsDrive) {
+  AsyncRuntime rt(current_thread());
+  spindle::Event release;
+  std::atomic<bool> driving{false};
+  std::thread driver([&] {
+    rt.block_on([&] {
+      driving.store(true);
+      release.wait();  // keeps this thread the driver until the end of the test
+    });
+  });
+  ASSERT_TRUE(spindle::test::wait_until([&] { return driving.load(); }));
+  // The other thread holds the driver role; our tasks run in its turn and our joins return.
+  for (int i = 0; i < 20; ++i) {
+    auto h = rt.spawn([i] {
+      spindle::this_fiber::sleep_for(100us);
+      return i;
+    });
+    EXPECT_EQ(h.join(), i);
+  }
+  auto forever = rt.spawn([] { spindle::this_fiber::sleep_for(1h); });
+  EXPECT_FALSE(forever.wait_for(20ms));  // waits for the role or the task, bounded
+  forever.cancel();
+  release.set();
+  driver.join();
+  EXPECT_THROW(forever.join(), spindle::Cancelled);
+}
+
 TEST(CurrentThreadTest, ShutdownRunsTheRemainingFibersToTheEnd) {
   std::atomic<int> finished{0};
   {

@@ -1,7 +1,14 @@
 // The current-thread flavor (RuntimeFlavor::CurrentThread): the runtime has no worker thread of its
 // own; its one Worker runs on whichever thread drives it (block_on and a plain thread's join via
-// task_wait_until, shutdown and the destructor via wait_stopped), one driver at a time (drive_mu).
+// task_wait_until, shutdown and the destructor via wait_stopped), one driver at a time.
 // docs/scheduler.md, "The current-thread flavor".
+//
+// The driver role: `driving` under drive_mu. A thread that wants it while another thread drives
+// waits on drive_cv until the role is free, its own task has finished (it then needs no role), or
+// its deadline passes. Lost wake-ups: the waiter increments drive_waiters before it checks its
+// task (both seq_cst read-modify-writes or loads), the completer publishes the task's end before it
+// reads drive_waiters (a seq_cst read-modify-write), so one of them sees the other; the waiter
+// holds drive_mu from its check until it waits and the completer takes drive_mu before notifying.
 #include <chrono>
 #include <mutex>
 
@@ -12,23 +19,15 @@
 namespace spindle::detail {
 
 namespace {
-// steady_deadline converts a monotonic deadline in ns to a steady_clock time point for the timed
-// mutex (spindle_sys_monotonic_time_ns and steady_clock are both CLOCK_MONOTONIC on Linux, but only
-// differences are used here).
+// steady_deadline converts a monotonic deadline in ns to a steady_clock time point.
 std::chrono::steady_clock::time_point steady_deadline(std::uint64_t deadline_ns) {
   const std::uint64_t now = spindle_sys_monotonic_time_ns();
   return std::chrono::steady_clock::now() +
          std::chrono::nanoseconds(deadline_ns > now ? deadline_ns - now : 0);
 }
 
-// lock_driver takes `mu` for the calling thread, waiting up to `deadline_ns` (kNoDeadline: for
-// ever). Returns whether it got it.
-bool lock_driver(std::timed_mutex& mu, std::uint64_t deadline_ns) {
-  if (deadline_ns == kNoDeadline) {
-    mu.lock();
-    return true;
-  }
-  return mu.try_lock_until(steady_deadline(deadline_ns));
+bool task_finished(const TaskCore* t) noexcept {
+  return t->joiner.load(std::memory_order_seq_cst) == kJoinFinished;
 }
 }  // namespace
 
@@ -51,12 +50,60 @@ bool Worker::drive(const TaskCore* target, std::uint64_t deadline_ns) {
   return loop(target, deadline_ns);
 }
 
+void RuntimeImpl::notify_drive_waiters() noexcept {
+  if (drive_waiters.fetch_add(0, std::memory_order_seq_cst) == 0) return;
+  { std::lock_guard<std::mutex> g(drive_mu); }
+  drive_cv.notify_all();
+}
+
+namespace {
+// DriverRole takes the driver role of `rt` for the calling thread, waiting while another thread
+// drives until `done()` is true or `deadline_ns` passes. held() says whether it got the role; the
+// destructor gives it back and wakes the waiters.
+class DriverRole {
+ public:
+  template <class Done>
+  DriverRole(RuntimeImpl& rt, std::uint64_t deadline_ns, Done done) : rt_(rt) {
+    std::unique_lock<std::mutex> lk(rt.drive_mu);
+    while (rt.driving) {
+      rt.drive_waiters.fetch_add(1, std::memory_order_seq_cst);
+      bool stop = done();
+      if (!stop) {
+        if (deadline_ns == kNoDeadline) {
+          rt.drive_cv.wait(lk);
+        } else {
+          stop =
+              rt.drive_cv.wait_until(lk, steady_deadline(deadline_ns)) == std::cv_status::timeout;
+        }
+      }
+      rt.drive_waiters.fetch_sub(1, std::memory_order_relaxed);
+      if (stop) return;
+    }
+    if (done()) return;
+    rt.driving = true;
+    held_ = true;
+  }
+  ~DriverRole() {
+    if (!held_) return;
+    {
+      std::lock_guard<std::mutex> g(rt_.drive_mu);
+      rt_.driving = false;
+    }
+    rt_.drive_cv.notify_all();
+  }
+  DriverRole(const DriverRole&) = delete;
+  DriverRole& operator=(const DriverRole&) = delete;
+  bool held() const noexcept { return held_; }
+
+ private:
+  RuntimeImpl& rt_;
+  bool held_ = false;
+};
+}  // namespace
+
 void RuntimeImpl::drive_task(const TaskCore* t, std::uint64_t deadline_ns) {
-  if (!lock_driver(drive_mu, deadline_ns)) return;
-  std::lock_guard<std::timed_mutex> g(drive_mu, std::adopt_lock);
-  // Another driver may have run it to the end while we waited.
-  if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return;
-  workers[0]->drive(t, deadline_ns);
+  DriverRole role(*this, deadline_ns, [t] { return task_finished(t); });
+  if (role.held()) workers[0]->drive(t, deadline_ns);
 }
 
 bool RuntimeImpl::drive_until_stopped(std::chrono::nanoseconds timeout) {
@@ -66,9 +113,10 @@ bool RuntimeImpl::drive_until_stopped(std::chrono::nanoseconds timeout) {
       timeout == std::chrono::nanoseconds::max()
           ? kNoDeadline
           : spindle_sys_monotonic_time_ns() + static_cast<std::uint64_t>(timeout.count());
-  if (!lock_driver(drive_mu, deadline_ns)) return stopped();
-  std::lock_guard<std::timed_mutex> g(drive_mu, std::adopt_lock);
-  if (!stopped()) workers[0]->drive(nullptr, deadline_ns);
+  {
+    DriverRole role(*this, deadline_ns, stopped);
+    if (role.held()) workers[0]->drive(nullptr, deadline_ns);
+  }
   return stopped();
 }
 

@@ -340,6 +340,8 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
               to_string(end));
   }
   const std::uintptr_t j = t->joiner.exchange(kJoinFinished, std::memory_order_acq_rel);
+  // A current-thread runtime: a thread waiting for the driver role may be waiting for this task.
+  if (__builtin_expect(current_thread, 0)) notify_drive_waiters();
   if (j == kThreadJoiner) {
     Stripe& s = stripe_for(t);
     { std::lock_guard<std::mutex> lock(s.m); }

@@ -88,9 +88,9 @@ class Worker {
   // run is the worker thread's body: the scheduler loop, until the runtime stops.
   void run();
   // drive runs this worker's scheduler loop on the calling thread (the current-thread flavor; the
-  // caller holds RuntimeImpl::drive_mu and is in no fiber) until `target` (if not null) has
-  // finished, the runtime has stopped, or the monotonic clock reaches `deadline_ns` (kNoDeadline:
-  // never) while every fiber is blocked. Returns false only for the deadline. Throws
+  // caller holds the driver role, RuntimeImpl::driving, and is in no fiber) until `target` (if not
+  // null) has finished, the runtime has stopped, or the monotonic clock reaches `deadline_ns`
+  // (kNoDeadline: never) while every fiber is blocked. Returns false only for the deadline. Throws
   // std::system_error if the alternate signal stack cannot be installed.
   bool drive(const TaskCore* target, std::uint64_t deadline_ns);
   // finish_to_scheduler ends the running fiber, the drive target, by switching to the scheduler
@@ -327,15 +327,24 @@ class RuntimeImpl {
 
   AsyncRuntimeConfig cfg;
   const bool debug;
-  // current_thread: RuntimeFlavor::CurrentThread. Its one worker has no thread: drive_mu's holder
+  // current_thread: RuntimeFlavor::CurrentThread. Its one worker has no thread: the driver
   // runs it (block_on, a thread's join, shutdown).
   const bool current_thread;
-  std::timed_mutex drive_mu;
+  // The driver role: `driving` (under drive_mu) says a thread is in drive(). Would-be drivers wait
+  // on drive_cv for the role, or for their own task's end: complete() notifies drive_cv when
+  // drive_waiters is not 0 (current-thread runtimes only).
+  std::mutex drive_mu;
+  std::condition_variable drive_cv;
+  bool driving = false;
+  std::atomic<std::uint32_t> drive_waiters{0};
+  // notify_drive_waiters wakes the threads waiting for the driver role (a task finished).
+  void notify_drive_waiters() noexcept;
   // drive_until_stopped is wait_stopped for the current-thread flavor: drives the worker until the
   // runtime stops or `timeout` passes.
   bool drive_until_stopped(std::chrono::nanoseconds timeout);
   // drive_task drives the worker on the calling (plain) thread until `t` has finished or the
-  // monotonic clock reaches `deadline_ns` (kNoDeadline: never); waits for drive_mu up to then.
+  // monotonic clock reaches `deadline_ns` (kNoDeadline: never); waits for the driver role up to
+  // then (returning early if `t` finishes in another driver's turn).
   void drive_task(const TaskCore* t, std::uint64_t deadline_ns);
   std::vector<std::unique_ptr<Worker>> workers;
   GlobalQueue global;
