@@ -54,9 +54,12 @@ struct alignas(16) TaskCore {
   // destructors run: they may block, and must not get Cancelled thrown into a noexcept path).
   bool cancel_masked = false;
   bool select_rng_seeded = false;  // select_rng was seeded (on the fiber's first select)
-  std::uint32_t last_worker = 0;   // index of the worker it last ran on (migrate_every_switch)
-  std::uint32_t reg_shard = 0;     // the registry shard it is linked in
-  std::uint64_t select_rng = 0;    // select's case-order generator: reproducible per task
+  // custom_stack: spawned with a SpawnOptions::stack_size other than the pool's; dbg.stack_size
+  // holds the requested (page-rounded) size until start_task maps it.
+  bool custom_stack = false;
+  std::uint32_t last_worker = 0;  // index of the worker it last ran on (migrate_every_switch)
+  std::uint32_t reg_shard = 0;    // the registry shard it is linked in
+  std::uint64_t select_rng = 0;   // select's case-order generator: reproducible per task
 };
 
 // kCoreSize is the offset of the TaskBase behind its TaskCore.
