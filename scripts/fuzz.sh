@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh fuzz
 build=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-socket_addr http_parser timer_wheel}
+targets=${FUZZ_TARGETS:-socket_addr http_parser timer_wheel channel_select}
 flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSPINDLE_BUILD_FUZZERS=ON -DSPINDLE_BUILD_TESTS=OFF -DSPINDLE_BUILD_EXAMPLES=OFF \
