@@ -2,14 +2,15 @@
 // random program: 1, 2 or 4 workers (sometimes migrate_every_switch), root tasks spawned from the
 // main thread (some bound to tokens of a token tree), each running a random script of yield, sleep,
 // nested spawn (every priority, some bound to tokens), join, timed wait, cancel, channel send/recv
-// (timed and try forms), select, Mutex, Semaphore and token cancellation; a plain thread cancels
-// random roots and tokens meanwhile. Tasks return, throw or end Cancelled.
+// (timed and try forms), select, Mutex, SharedMutex, Semaphore, Event and token cancellation; a
+// plain thread cancels random roots and tokens meanwhile. Tasks return, throw or end Cancelled.
 //
 // Invariants: every task's outcome (value, exception, cancellation) reaches its joiner exactly once
 // and matches what the task itself did; every value a send delivered is received or drained exactly
 // once (counts and sums); the mutex is exclusive and its counter adds up; the semaphore never has
-// more holders than permits; the runtime's counters agree with the outcomes. A program that does
-// not finish within a generous deadline aborts with its seed and the live fibers.
+// more holders than permits; the shared mutex never admits a reader beside a writer; the runtime's
+// counters agree with the outcomes. A program that does not finish within a generous deadline
+// aborts with its seed and the live fibers.
 //
 // CI runs a fixed seed list (scaled down under sanitizers). Soak: SPINDLE_SOAK_MINUTES=N runs new
 // random seeds for N minutes and prints every failing seed; SPINDLE_STRESS_SEED=S replays one seed.
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,6 +103,9 @@ struct World {
   static constexpr int kPermits = 2;
   spindle::Semaphore sem{kPermits};
   std::atomic<int> holders{0};
+  spindle::Event ev;
+  spindle::SharedMutex rw;
+  std::atomic<int> readers{0}, writer{0};
   spindle::CancellationToken root;
   std::vector<spindle::CancellationToken> tokens;
   std::atomic<int> next_id{0};
@@ -184,7 +189,7 @@ void step(World& w, std::mt19937_64& rng, int id, int depth, std::vector<Child>&
           std::uint32_t& seq) {
   auto& ch = *w.chans[rng() % w.chans.size()];
   const auto t = std::chrono::microseconds(rng() % 300);
-  switch (rng() % 16) {
+  switch (rng() % 20) {
     case 0:
       spindle::this_fiber::yield();
       break;
@@ -266,6 +271,27 @@ void step(World& w, std::mt19937_64& rng, int id, int depth, std::vector<Child>&
     case 12:
       if (rng() % 96 == 0) w.tokens[rng() % w.tokens.size()].cancel();
       break;
+    case 16:
+      if (w.ev.wait_for(t) && !w.ev.is_set()) w.violation("Event::wait_for true, event not set");
+      break;
+    case 17:
+      if (rng() % 16 == 0) w.ev.set();
+      break;
+    case 18: {
+      std::shared_lock<spindle::SharedMutex> g(w.rw);
+      if (w.writer.load() != 0) w.violation("a reader inside with a writer");
+      w.readers += 1;
+      spindle::this_fiber::yield();
+      w.readers -= 1;
+      break;
+    }
+    case 19: {
+      std::unique_lock<spindle::SharedMutex> g(w.rw);
+      if (w.writer.exchange(1) != 0 || w.readers.load() != 0) w.violation("writer not exclusive");
+      spindle::this_fiber::yield();
+      w.writer.store(0);
+      break;
+    }
     default:
       if (spindle::this_fiber::is_cancelled() && rng() % 2) throw spindle::Cancelled{};
       break;
