@@ -1,6 +1,8 @@
 /* POSIX implementation of spindle/sys.h. */
 #include "spindle/sys.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
@@ -47,4 +49,45 @@ uint32_t spindle_sys_cpu_count(void) {
 #endif
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (uint32_t)n : 1u;
+}
+
+uint32_t spindle_sys_affinity_cpus(int* out, uint32_t cap) {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  uint32_t n = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    if (n < cap) out[n] = cpu;
+    ++n;
+  }
+  return n;
+#else
+  (void)out;
+  (void)cap;
+  return 0;
+#endif
+}
+
+int spindle_sys_pin_thread(int cpu) {
+#if defined(__linux__)
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+#else
+  (void)cpu;
+  return ENOSYS;
+#endif
+}
+
+int spindle_sys_set_thread_name(const char* name) {
+#if defined(__linux__)
+  return pthread_setname_np(pthread_self(), name);
+#else
+  (void)name;
+  return ENOSYS;
+#endif
 }

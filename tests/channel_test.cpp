@@ -192,7 +192,7 @@ TEST(ChannelTest, TimeoutsOnThread) {
 }
 
 TEST_P(ChannelRt, TimeoutsInFiber) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   rt.block_on([] {
     Channel<int> ch(0);
     auto t0 = std::chrono::steady_clock::now();
@@ -214,7 +214,7 @@ TEST_P(ChannelRt, TimeoutsInFiber) {
 }
 
 TEST_P(ChannelRt, TimedRecvGetsValueSentBeforeDeadline) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> ch(0);
   auto rx = rt.spawn([&] { return ch.recv_for(30s); });
   EXPECT_TRUE(ch.send(42));
@@ -325,12 +325,12 @@ void ping_pong(spindle::AsyncRuntime* rt, std::size_t cap, int rounds, bool a_th
 }
 
 TEST_P(ChannelRt, PingPongFiberFiber) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (std::size_t cap : {0u, 1u, 3u}) ping_pong(&rt, cap, n(20000), false, false);
 }
 
 TEST_P(ChannelRt, PingPongFiberThread) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (std::size_t cap : {0u, 1u}) {
     ping_pong(&rt, cap, n(3000), true, false);
     ping_pong(&rt, cap, n(3000), false, true);
@@ -342,7 +342,7 @@ TEST(ChannelTest, PingPongThreadThread) {
 }
 
 TEST_P(ChannelRt, BufferedFifoPerProducer) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   constexpr int kProducers = 4;
   const int per = n(3000);
   for (std::size_t cap : {1u, 7u, 100u}) {
@@ -371,7 +371,7 @@ TEST_P(ChannelRt, BufferedFifoPerProducer) {
 }
 
 TEST_P(ChannelRt, MoveOnlyValuesAcrossFibers) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (std::size_t cap : {0u, 2u}) {
     Channel<std::unique_ptr<int>> ch(cap);
     const int count = n(2000);
@@ -405,7 +405,7 @@ TEST_P(ChannelRt, MoveOnlyValuesAcrossFibers) {
 // close() with blocked senders and receivers.
 
 TEST_P(ChannelRt, CloseWakesBlockedReceivers) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (std::size_t cap : {0u, 3u}) {
     Channel<int> ch(cap);
     std::vector<spindle::JoinHandle<ChannelError>> hs;
@@ -426,7 +426,7 @@ TEST_P(ChannelRt, CloseWakesBlockedReceivers) {
 }
 
 TEST_P(ChannelRt, CloseWakesBlockedSendersWhoKeepTheirValues) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (std::size_t cap : {0u, 2u}) {
     Channel<std::unique_ptr<int>> ch(cap);
     for (std::size_t i = 0; i < cap; ++i) EXPECT_TRUE(ch.try_send(std::make_unique<int>(-1)));
@@ -463,7 +463,7 @@ TEST_P(ChannelRt, CloseWakesBlockedSendersWhoKeepTheirValues) {
 }
 
 TEST_P(ChannelRt, ReceiversDrainBufferThenSeeClosed) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> ch(64);
   const int n = 50;
   for (int i = 0; i < n; ++i) EXPECT_TRUE(ch.try_send(i));
@@ -492,7 +492,7 @@ TEST_P(ChannelRt, ReceiversDrainBufferThenSeeClosed) {
 // Cancellation: a blocked send/recv returns Cancelled; no value is lost or duplicated.
 
 TEST_P(ChannelRt, CancelBlockedRecv) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (int round = 0; round < 4; ++round) {
     const std::size_t cap = round % 2;
     const bool timed = round >= 2;  // recv_for(1h) is a cancellation point too
@@ -515,7 +515,7 @@ TEST_P(ChannelRt, CancelBlockedRecv) {
 }
 
 TEST_P(ChannelRt, CancelBlockedSendKeepsValue) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (int round = 0; round < 4; ++round) {
     const std::size_t cap = round % 2;
     const bool timed = round >= 2;  // send_for(1h) is a cancellation point too
@@ -544,7 +544,7 @@ TEST_P(ChannelRt, CancelBlockedSendKeepsValue) {
 // Cancellation racing with a send: the value is either received by the cancelled fiber or still
 // available afterwards, never lost or duplicated.
 TEST_P(ChannelRt, CancelRacingWithSendLosesNothing) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   const int rounds = n(300);
   int received = 0, cancelled = 0;
   for (int i = 0; i < rounds; ++i) {
@@ -601,7 +601,7 @@ TEST(ChannelTest, NonBlockingOpsCompleteEvenWhenCancelled) {
 // Randomized exactly-once stress: producers and consumers of every kind over one channel.
 
 void stress(const spindle::AsyncRuntimeConfig& cfg, std::size_t cap, int per) {
-  spindle::AsyncRuntime rt(cfg);
+  spindle::test::TestRuntime rt(cfg);
   constexpr int kFiberProducers = 8, kFiberConsumers = 8;
   const int producers = kFiberProducers + 1;  // + one OS thread
   const int total = producers * per;

@@ -110,11 +110,13 @@ void set_bufs(int fd, int bytes) {
 struct NetParam {
   ReactorBackend backend;
   bool migrate;
+  bool current_thread = false;  // RuntimeFlavor::CurrentThread, driven by a TestRuntime thread
 };
 
 void PrintTo(const NetParam& p, std::ostream* os) {
   *os << (p.backend == ReactorBackend::Libuv ? "libuv" : "epoll")
-      << (p.migrate ? ", migrate_every_switch" : "");
+      << (p.migrate ? ", migrate_every_switch" : "")
+      << (p.current_thread ? ", current_thread" : "");
 }
 
 class NetTcp : public ::testing::TestWithParam<NetParam> {
@@ -124,6 +126,10 @@ class NetTcp : public ::testing::TestWithParam<NetParam> {
     c.worker_threads = workers;
     c.reactor = GetParam().backend;
     c.migrate_every_switch = GetParam().migrate;
+    if (GetParam().current_thread) {
+      c.flavor = spindle::RuntimeFlavor::CurrentThread;
+      c.worker_threads = 1;
+    }
     return c;
   }
 };
@@ -133,7 +139,7 @@ class NetTcp : public ::testing::TestWithParam<NetParam> {
 TEST_P(NetTcp, ManyClientsEchoAcrossWorkers) {
   const int kClients = kSanitized ? 100 : 200;
   const int kRounds = kSanitized ? 20 : 50;
-  AsyncRuntime rt(cfg(4));
+  spindle::test::TestRuntime rt(cfg(4));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   ASSERT_NE(addr.port(), 0);
@@ -179,7 +185,7 @@ TEST_P(NetTcp, ManyClientsEchoAcrossWorkers) {
 }
 
 TEST_P(NetTcp, HalfCloseLetsTheServerReplyAfterEof) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] {
@@ -209,7 +215,7 @@ TEST_P(NetTcp, HalfCloseLetsTheServerReplyAfterEof) {
 // the read side ready, so the next read returns 0 at once. One worker, kept busy by a spinning
 // fiber while the client writes and half-closes, makes both arrive before the worker polls.
 TEST_P(NetTcp, ShortReadThenEofAlreadyInDoesNotWaitForAnotherEdge) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   TcpListener listener = TcpListener::bind(loopback0());
   std::atomic<bool> reading{false};
   auto server = rt.spawn([&listener, &reading] {
@@ -245,7 +251,7 @@ TEST_P(NetTcp, ShortReadThenEofAlreadyInDoesNotWaitForAnotherEdge) {
 }
 
 TEST_P(NetTcp, PeerResetIsEconnresetAndWritesNeverRaiseSigpipe) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] {
@@ -277,7 +283,7 @@ TEST_P(NetTcp, PeerResetIsEconnresetAndWritesNeverRaiseSigpipe) {
 }
 
 TEST_P(NetTcp, ConnectRefusedNamesTheAddress) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   SocketAddr addr;
   {
     TcpListener l = TcpListener::bind(loopback0());
@@ -291,7 +297,7 @@ TEST_P(NetTcp, ConnectRefusedNamesTheAddress) {
 }
 
 TEST_P(NetTcp, ConnectTimesOutWhenTheBacklogIsFull) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   TcpListener listener = TcpListener::bind(loopback0(), 1);  // never accepts
   const SocketAddr addr = listener.local_addr();
   const bool timed_out = rt.block_on([addr] {
@@ -315,7 +321,7 @@ TEST_P(NetTcp, ConnectTimesOutWhenTheBacklogIsFull) {
 }
 
 TEST_P(NetTcp, ReadTimeoutThenTheStreamStillWorks) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   std::atomic<bool> timed_out{false};
@@ -345,7 +351,7 @@ TEST_P(NetTcp, ReadTimeoutThenTheStreamStillWorks) {
 }
 
 TEST_P(NetTcp, ReadExactThrowsUnexpectedEof) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] {
@@ -371,7 +377,7 @@ TEST_P(NetTcp, LargeTransferWithSmallBuffersAndConcurrentReaderWriter) {
   // Not below 64 KiB: on loopback (MSS ~64 KiB) a receive window under one MSS makes the kernel
   // stall on its persist timer (16 KiB buffers take ~12 s for 16 MiB even between plain threads).
   constexpr int kSockBuf = 64 * 1024;
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] {
@@ -412,7 +418,7 @@ TEST_P(NetTcp, LargeTransferWithSmallBuffersAndConcurrentReaderWriter) {
 }
 
 TEST_P(NetTcp, CancelFibersBlockedInAcceptAndRead) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto acceptor = rt.spawn([&listener] { listener.accept(); });
@@ -446,7 +452,7 @@ TEST_P(NetTcp, CancelFibersBlockedInAcceptAndRead) {
 TEST_P(NetTcp, WriteTimeoutAndCancelWhileBlockedInWriteAll) {
   // The peer never reads: with small socket buffers a large write blocks. A timed write gives up
   // with timed_out; a fiber blocked in write_all is woken by cancellation.
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] { return listener.accept_for(10s); });
@@ -476,7 +482,7 @@ TEST_P(NetTcp, FiberClientAndPlainThreadServer) {
     Accepted a = listener.accept_for(10s);  // poll(2) path
     echo(a.stream);
   });
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   const std::string got = rt.block_on([addr] {
     TcpStream s = TcpStream::connect(addr, 10s);
     std::string all;
@@ -495,7 +501,7 @@ TEST_P(NetTcp, FiberClientAndPlainThreadServer) {
 }
 
 TEST_P(NetTcp, PlainThreadClientAndFiberServer) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   auto server = rt.spawn([&listener] {
@@ -524,7 +530,7 @@ TEST_P(NetTcp, PlainThreadClientAndFiberServer) {
 }
 
 TEST_P(NetTcp, AddressesOptionsAndClosedStreams) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   TcpListener listener = TcpListener::bind(loopback0());
   const SocketAddr addr = listener.local_addr();
   rt.block_on([&listener, addr] {
@@ -569,7 +575,7 @@ TEST_P(NetTcp, Ipv6Loopback) {
   }
   const SocketAddr addr = listener.local_addr();
   EXPECT_TRUE(addr.is_ipv6());
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   auto server = rt.spawn([&listener] {
     Accepted a = listener.accept();
     echo(a.stream);
@@ -716,3 +722,7 @@ INSTANTIATE_TEST_SUITE_P(EpollMigrating, NetTcp,
                          ::testing::Values(NetParam{ReactorBackend::Epoll, true}));
 INSTANTIATE_TEST_SUITE_P(LibuvMigrating, NetTcp,
                          ::testing::Values(NetParam{ReactorBackend::Libuv, true}));
+INSTANTIATE_TEST_SUITE_P(EpollCurrentThread, NetTcp,
+                         ::testing::Values(NetParam{ReactorBackend::Epoll, false, true}));
+INSTANTIATE_TEST_SUITE_P(LibuvCurrentThread, NetTcp,
+                         ::testing::Values(NetParam{ReactorBackend::Libuv, false, true}));

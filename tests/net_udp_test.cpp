@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ostream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -28,12 +29,28 @@ SocketAddr loopback0() {
   return SocketAddr::v4({127, 0, 0, 1}, 0);
 }
 
-class NetUdp : public ::testing::TestWithParam<ReactorBackend> {
+// UdpParam: the reactor, and whether the runtime is of the current-thread flavor (driven by a
+// test::TestRuntime thread).
+struct UdpParam {
+  ReactorBackend backend;
+  bool current_thread = false;
+};
+
+void PrintTo(const UdpParam& p, std::ostream* os) {
+  *os << (p.backend == ReactorBackend::Libuv ? "libuv" : "epoll")
+      << (p.current_thread ? ", current_thread" : "");
+}
+
+class NetUdp : public ::testing::TestWithParam<UdpParam> {
  protected:
   AsyncRuntimeConfig cfg(std::uint32_t workers) const {
     AsyncRuntimeConfig c;
     c.worker_threads = workers;
-    c.reactor = GetParam();
+    c.reactor = GetParam().backend;
+    if (GetParam().current_thread) {
+      c.flavor = spindle::RuntimeFlavor::CurrentThread;
+      c.worker_threads = 1;
+    }
     return c;
   }
 };
@@ -41,7 +58,7 @@ class NetUdp : public ::testing::TestWithParam<ReactorBackend> {
 }  // namespace
 
 TEST_P(NetUdp, RoundTripBetweenFibers) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   UdpSocket server = UdpSocket::bind(loopback0());
   const SocketAddr server_addr = server.local_addr();
   ASSERT_NE(server_addr.port(), 0);
@@ -78,7 +95,7 @@ TEST_P(NetUdp, RoundTripBetweenFibers) {
 }
 
 TEST_P(NetUdp, TruncationEmptyDatagramsAndTimeouts) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   rt.block_on([] {
     UdpSocket a = UdpSocket::bind(loopback0());
     UdpSocket b = UdpSocket::bind(loopback0());
@@ -114,7 +131,7 @@ TEST_P(NetUdp, TruncationEmptyDatagramsAndTimeouts) {
 }
 
 TEST_P(NetUdp, CancelFiberBlockedInRecvFrom) {
-  AsyncRuntime rt(cfg(2));
+  spindle::test::TestRuntime rt(cfg(2));
   UdpSocket s = UdpSocket::bind(loopback0());
   auto h = rt.spawn([&s] {
     char b[16];
@@ -127,7 +144,7 @@ TEST_P(NetUdp, CancelFiberBlockedInRecvFrom) {
 }
 
 TEST_P(NetUdp, PlainThreadAndFiber) {
-  AsyncRuntime rt(cfg(1));
+  spindle::test::TestRuntime rt(cfg(1));
   UdpSocket fiber_side = UdpSocket::bind(loopback0());
   const SocketAddr fiber_addr = fiber_side.local_addr();
   auto h = rt.spawn([&fiber_side] {
@@ -148,5 +165,9 @@ TEST_P(NetUdp, PlainThreadAndFiber) {
   h.join();
 }
 
-INSTANTIATE_TEST_SUITE_P(Epoll, NetUdp, ::testing::Values(ReactorBackend::Epoll));
-INSTANTIATE_TEST_SUITE_P(Libuv, NetUdp, ::testing::Values(ReactorBackend::Libuv));
+INSTANTIATE_TEST_SUITE_P(Epoll, NetUdp, ::testing::Values(UdpParam{ReactorBackend::Epoll}));
+INSTANTIATE_TEST_SUITE_P(Libuv, NetUdp, ::testing::Values(UdpParam{ReactorBackend::Libuv}));
+INSTANTIATE_TEST_SUITE_P(EpollCurrentThread, NetUdp,
+                         ::testing::Values(UdpParam{ReactorBackend::Epoll, true}));
+INSTANTIATE_TEST_SUITE_P(LibuvCurrentThread, NetUdp,
+                         ::testing::Values(UdpParam{ReactorBackend::Libuv, true}));

@@ -125,7 +125,7 @@ TEST(OneshotTest, ThreadToThread) {
 }
 
 TEST_P(OneshotRt, FiberReceiverWokenBySend) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   auto [tx, rx] = spindle::oneshot<std::unique_ptr<int>>();
   auto h = rt.spawn([r = std::move(rx)]() mutable {
     auto v = r.recv();
@@ -137,7 +137,7 @@ TEST_P(OneshotRt, FiberReceiverWokenBySend) {
 }
 
 TEST_P(OneshotRt, FiberReceiverWokenBySenderDrop) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   auto [tx, rx] = spindle::oneshot<int>();
   auto h = rt.spawn([r = std::move(rx)]() mutable {
     auto v = r.recv();
@@ -150,7 +150,7 @@ TEST_P(OneshotRt, FiberReceiverWokenBySenderDrop) {
 }
 
 TEST_P(OneshotRt, TimedRecvInFiber) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   rt.block_on([] {
     auto [tx, rx] = spindle::oneshot<int>();
     const auto t0 = std::chrono::steady_clock::now();
@@ -163,7 +163,7 @@ TEST_P(OneshotRt, TimedRecvInFiber) {
 }
 
 TEST_P(OneshotRt, CancelBlockedRecvThenValueStillArrives) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (bool timed : {false, true}) {  // recv_for(1h) is a cancellation point too
     auto [tx, rx] = spindle::oneshot<int>();
     auto h = rt.spawn([&r = rx, timed] {
@@ -180,7 +180,7 @@ TEST_P(OneshotRt, CancelBlockedRecvThenValueStillArrives) {
 
 // A plain thread blocked in recv is woken by a fiber's send, and by a fiber dropping the sender.
 TEST_P(OneshotRt, ThreadReceiverWokenByFiber) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (bool drop : {false, true}) {
     auto [tx, rx] = spindle::oneshot<int>();
     std::atomic<bool> receiving{false};
@@ -206,7 +206,7 @@ TEST_P(OneshotRt, ThreadReceiverWokenByFiber) {
 // Many oneshots used as request/reply across workers; shared state freed by whichever
 // end goes last (ASan checks the frees).
 TEST_P(OneshotRt, ManyRepliesAcrossWorkers) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   const int count = n(2000);
   std::vector<spindle::JoinHandle<long>> hs;
   for (int w = 0; w < 4; ++w) {

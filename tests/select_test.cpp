@@ -109,7 +109,7 @@ TEST(SelectTest, ClosedChannelCasesFireWithClosed) {
 // yields after every select (in migrate_every_switch mode it then moves to another worker).
 std::vector<std::size_t> select_choices(spindle::AsyncRuntimeConfig cfg, int rounds,
                                         bool yield_between) {
-  spindle::AsyncRuntime rt(cfg);
+  spindle::test::TestRuntime rt(cfg);
   return rt.block_on([rounds, yield_between] {
     Channel<int> a(1), b(1), c(1);
     std::vector<std::size_t> out;
@@ -229,7 +229,7 @@ TEST(SelectTest, ThreadBlocksUntilThreadSends) {
 // Blocking selects in fibers.
 
 TEST_P(SelectRt, TimeoutInFiber) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   rt.block_on([] {
     Channel<int> a(0);
     const auto t0 = std::chrono::steady_clock::now();
@@ -244,7 +244,7 @@ TEST_P(SelectRt, TimeoutInFiber) {
 }
 
 TEST_P(SelectRt, BlockedSelectWokenBySender) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> a(0), b(2);
   auto h = rt.spawn([&] {
     auto r = spindle::select(recv_case(a), recv_case(b));
@@ -259,7 +259,7 @@ TEST_P(SelectRt, BlockedSelectWokenBySender) {
 }
 
 TEST_P(SelectRt, BlockedSendCaseWokenByReceiver) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<std::unique_ptr<int>> a(0), b(0);
   auto h = rt.spawn([&] {
     auto p = std::make_unique<int>(4);
@@ -280,7 +280,7 @@ TEST_P(SelectRt, BlockedSendCaseWokenByReceiver) {
 }
 
 TEST_P(SelectRt, CloseWakesBlockedSelect) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> a(0), b(0);
   auto h = rt.spawn([&] {
     auto r = spindle::select(recv_case(a), recv_case(b), timeout(1h));
@@ -293,7 +293,7 @@ TEST_P(SelectRt, CloseWakesBlockedSelect) {
 }
 
 TEST_P(SelectRt, CloseWakesBlockedSendCase) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<std::unique_ptr<int>> a(0);
   Channel<int> b(0);
   auto h = rt.spawn([&] {
@@ -308,7 +308,7 @@ TEST_P(SelectRt, CloseWakesBlockedSendCase) {
 }
 
 TEST_P(SelectRt, CancelBlockedSelect) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   for (bool timed : {false, true}) {  // a select with a timeout case is a cancellation point too
     Channel<int> a(0), b(1);
     auto h = rt.spawn([&, timed] {
@@ -333,7 +333,7 @@ TEST_P(SelectRt, CancelBlockedSelect) {
 }
 
 TEST_P(SelectRt, CancelWithoutChannelCases) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   auto h = rt.spawn([] { return spindle::select(timeout(1h)).cancelled(); });
   wait_parked(h);
   h.cancel();
@@ -342,7 +342,7 @@ TEST_P(SelectRt, CancelWithoutChannelCases) {
 
 // Cancellation racing with a sender: the value is received by the select or stays available.
 TEST_P(SelectRt, CancelRacingWithSendLosesNothing) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   const int rounds = n(300);
   for (int i = 0; i < rounds; ++i) {
     Channel<int> a(i % 2), b(0);
@@ -375,7 +375,7 @@ TEST_P(SelectRt, CancelRacingWithSendLosesNothing) {
 
 // Select racing with close: the select sees either the value or Closed, never both or neither.
 TEST_P(SelectRt, RacingWithClose) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   const int rounds = n(300);
   for (int i = 0; i < rounds; ++i) {
     Channel<int> a(0), b(i % 2);
@@ -406,7 +406,7 @@ TEST_P(SelectRt, RacingWithClose) {
 // Two selects that can only complete with each other: every round both must agree on which
 // transfer happened.
 TEST_P(SelectRt, SelectToSelectRendezvous) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> c0(0), c1(0);
   const int rounds = n(3000);
   auto a = rt.spawn([&] {
@@ -446,7 +446,7 @@ TEST_P(SelectRt, SelectToSelectRendezvous) {
 // Many select consumers and plain consumers against plain and select producers over two
 // channels: every message arrives exactly once.
 TEST_P(SelectRt, ContentionExactlyOnce) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<int> a(0), b(3);
   const int producers = 6, per = n(2000), total = producers * per;
   std::vector<std::atomic<std::uint8_t>> seen(total);
@@ -505,7 +505,7 @@ TEST_P(SelectRt, ContentionExactlyOnce) {
 }
 
 TEST_P(SelectRt, MoveOnlyThroughSelect) {
-  spindle::AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Channel<std::unique_ptr<int>> a(0), b(1);
   const int rounds = n(1000);
   auto tx = rt.spawn([&] {

@@ -78,12 +78,12 @@ void run_phases(AsyncRuntime& rt, int fibers, int threads, int rounds) {
 }
 
 TEST_P(BarrierTest, FibersOnly) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   run_phases(rt, 8, 0, 100 / kScale);
 }
 
 TEST_P(BarrierTest, FibersAndThreads) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   run_phases(rt, 4, 2, 50 / kScale);
 }
 
@@ -93,7 +93,7 @@ TEST(BarrierThreads, ThreadsOnly) {
 }
 
 TEST_P(BarrierTest, ArriveAndDrop) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Barrier b(3);
   auto stays = rt.spawn([&] {
     b.arrive_and_wait();  // phase 0: with the dropper and this thread
@@ -110,7 +110,7 @@ TEST_P(BarrierTest, ArriveAndDrop) {
 
 // A timed-out wait returns false but its arrival counts: the phase completes without it.
 TEST_P(BarrierTest, TimeoutKeepsArrival) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Barrier b(2);
   EXPECT_TRUE(rt.block_on([&] {
     const auto t0 = Clock::now();
@@ -138,7 +138,7 @@ TEST_P(BarrierTest, TimeoutKeepsArrival) {
 
 // A cancelled arrive_and_wait throws Cancelled; its arrival still counts for the phase.
 TEST_P(BarrierTest, CancelWhileWaitingKeepsArrival) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Barrier b(3);
   auto victim = rt.spawn([&] { b.arrive_and_wait(); });
   ASSERT_TRUE(parked(victim));

@@ -55,7 +55,7 @@ struct PingPong {
 };
 
 TEST_P(CondVarTest, FiberPingPong) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   PingPong p;
   const int kRounds = 500 / kScale;
   auto a = rt.spawn([&] { p.play(0, kRounds); });
@@ -66,7 +66,7 @@ TEST_P(CondVarTest, FiberPingPong) {
 }
 
 TEST_P(CondVarTest, FiberThreadPingPong) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   PingPong p;
   const int kRounds = 300 / kScale;
   auto a = rt.spawn([&] { p.play(0, kRounds); });
@@ -88,7 +88,7 @@ TEST(CondVarThreads, ThreadPingPong) {
 
 // notify_all wakes every waiter (fibers and a thread); notify_one wakes exactly one, oldest first.
 TEST_P(CondVarTest, NotifyAllAndNotifyOne) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   ConditionVariable cv;
   int generation = 0;
@@ -143,7 +143,7 @@ TEST_P(CondVarTest, NotifyAllAndNotifyOne) {
 }
 
 TEST_P(CondVarTest, Timeouts) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   ConditionVariable cv;
   EXPECT_TRUE(rt.block_on([&] {
@@ -191,7 +191,7 @@ TEST_P(CondVarTest, Timeouts) {
 // A cancelled waiter throws Cancelled with the lock held again, leaves the queue, and a notify_one
 // then goes to the next waiter (it is not swallowed).
 TEST_P(CondVarTest, CancelWhileWaiting) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   ConditionVariable cv;
   bool flag = false;
@@ -250,7 +250,7 @@ TEST_P(CondVarTest, CancelWhileWaiting) {
 // Other lock types: a plain spindle::Mutex, std::shared_lock<SharedMutex>, and a std::mutex (any
 // BasicLockable).
 TEST_P(CondVarTest, OtherLockTypes) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   ConditionVariable cv;
   {
     Mutex m;

@@ -52,7 +52,7 @@ TEST(EventBasics, ManualReset) {
 
 // set wakes every current waiter: fibers (on the configuration's workers) and OS threads.
 TEST_P(EventTest, SetWakesAllWaiters) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Event e;
   std::atomic<int> woken{0};
   std::vector<JoinHandle<void>> hs;
@@ -79,7 +79,7 @@ TEST_P(EventTest, SetWakesAllWaiters) {
 
 // A fiber sets the event for threads and fibers; a thread sets it for fibers.
 TEST_P(EventTest, FiberSetsForThreadAndBack) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Event to_thread, to_fiber;
   auto h = rt.spawn([&] {
     to_thread.set();
@@ -93,7 +93,7 @@ TEST_P(EventTest, FiberSetsForThreadAndBack) {
 
 // A fiber sets the event for other fibers (on one worker, across workers, migrating).
 TEST_P(EventTest, FiberSetsForFibers) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Event e;
   std::vector<JoinHandle<int>> waiters;
   for (int i = 0; i < 4; ++i) {
@@ -124,7 +124,7 @@ TEST(EventThreads, ThreadsOnly) {
 }
 
 TEST_P(EventTest, Timeouts) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Event e;
   rt.block_on([&] {
     auto t0 = Clock::now();
@@ -147,7 +147,7 @@ TEST_P(EventTest, Timeouts) {
 }
 
 TEST_P(EventTest, CancelWhileBlocked) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Event e;
   auto victim = rt.spawn([&] { e.wait(); });
   auto timed_victim = rt.spawn([&] { return e.wait_for(1h); });

@@ -57,7 +57,7 @@ TEST(MutexBasics, SmallAndStandardLockable) {
 // Fibers increment a plain counter under the mutex; some yield while holding it so that others
 // really block (park) on it, also on a single worker.
 TEST_P(MutexTest, FibersExclude) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   long counter = 0;
   int inside = 0;
@@ -83,7 +83,7 @@ TEST_P(MutexTest, FibersExclude) {
 
 // A blocked fiber is woken by an unlock from an OS thread, and the other way round.
 TEST_P(MutexTest, FiberAndThread) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   m.lock();  // held by this thread
   std::atomic<bool> got{false};
@@ -163,7 +163,7 @@ TEST(MutexThreads, ThreadsOnly) {
 }
 
 TEST_P(MutexTest, TimeoutsInFiberAndThread) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   m.lock();
   auto fiber_result = rt.spawn([&] {
@@ -200,7 +200,7 @@ TEST_P(MutexTest, TimeoutsInFiberAndThread) {
 
 // A timed lock that succeeds after a wait (the holder releases before the deadline).
 TEST_P(MutexTest, TimedLockSucceedsWhenReleased) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   m.lock();
   auto h = rt.spawn([&] {
@@ -214,7 +214,7 @@ TEST_P(MutexTest, TimedLockSucceedsWhenReleased) {
 }
 
 TEST_P(MutexTest, CancelWhileBlocked) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   m.lock();
   std::atomic<bool> acquired{false};
@@ -251,7 +251,7 @@ TEST_P(MutexTest, CancelWhileBlocked) {
 // Cancellation is checked only when lock would block: a cancelled fiber still takes a free mutex,
 // and is refused (Cancelled) on a held one before it ever parks.
 TEST_P(MutexTest, CancelledFiberAndFreeOrHeldMutex) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex free_m, held_m;
   held_m.lock();
   std::atomic<bool> started{false}, go{false};
@@ -281,7 +281,7 @@ TEST_P(MutexTest, CancelledFiberAndFreeOrHeldMutex) {
 // The starvation bound: an OS thread locks and unlocks in a tight loop (always barging); a parked
 // fiber still gets the mutex (by direct handoff after losing a few races).
 TEST_P(MutexTest, WaiterNotStarvedByBarging) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Mutex m;
   std::atomic<bool> stop{false};
   std::atomic<long> spins{0};

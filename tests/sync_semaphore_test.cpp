@@ -73,7 +73,7 @@ TEST(SemaphoreBasics, ArgumentsAndCounting) {
 // Waiters get permits in arrival order; a permit released while they wait goes to the oldest one,
 // never to a newcomer's try_acquire.
 TEST_P(SemaphoreTest, FifoAndNoOvertaking) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Semaphore s(0);
   std::mutex mu;
   std::vector<int> order;
@@ -104,7 +104,7 @@ TEST_P(SemaphoreTest, FifoAndNoOvertaking) {
 }
 
 TEST_P(SemaphoreTest, FibersAndThreadsShareLimitedSlots) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   constexpr int kSlots = 3;
   Semaphore s(kSlots);
   std::atomic<int> inside{0}, max_inside{0};
@@ -156,7 +156,7 @@ TEST(SemaphoreThreads, ThreadsOnly) {
 }
 
 TEST_P(SemaphoreTest, ThreadReleasesFiberAndBack) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Semaphore to_fiber(0), to_thread(0);
   auto h = rt.spawn([&] {
     for (int i = 0; i < 100; ++i) {
@@ -172,7 +172,7 @@ TEST_P(SemaphoreTest, ThreadReleasesFiberAndBack) {
 }
 
 TEST_P(SemaphoreTest, Timeouts) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Semaphore s(0);
   rt.block_on([&] {
     auto t0 = Clock::now();
@@ -202,7 +202,7 @@ TEST_P(SemaphoreTest, Timeouts) {
 }
 
 TEST_P(SemaphoreTest, CancelWhileBlockedLeaksNoPermit) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   Semaphore s(0);
   auto victim = rt.spawn([&] { s.acquire(); });
   ASSERT_TRUE(parked(victim));

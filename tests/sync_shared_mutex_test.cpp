@@ -66,7 +66,7 @@ TEST(SharedMutexBasics, StandardLocks) {
 // Writers exclude everyone, readers only writers: checked with counters on fibers that yield inside
 // their critical sections, on each configuration.
 TEST_P(SharedMutexTest, FibersReadersAndWriters) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   SharedMutex m;
   std::atomic<int> readers{0}, writers{0}, max_readers{0};
   long value = 0;
@@ -107,7 +107,7 @@ TEST_P(SharedMutexTest, FibersReadersAndWriters) {
 // Writer preference: while a writer waits, new readers queue; when the readers inside leave the
 // writer gets the lock, and its unlock admits the queued readers (before a second queued writer).
 TEST_P(SharedMutexTest, WriterPreferenceAndPhaseAlternation) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   SharedMutex m;
   m.lock_shared();         // a reader inside (this thread)
   std::vector<int> order;  // appended under the lock
@@ -149,7 +149,7 @@ TEST_P(SharedMutexTest, WriterPreferenceAndPhaseAlternation) {
 }
 
 TEST_P(SharedMutexTest, FiberAndThread) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   SharedMutex m;
   m.lock();  // a thread writer
   auto reader = rt.spawn([&] {
@@ -209,7 +209,7 @@ TEST(SharedMutexThreads, ThreadsOnly) {
 }
 
 TEST_P(SharedMutexTest, Timeouts) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   SharedMutex m;
   m.lock_shared();
   EXPECT_TRUE(rt.block_on([&] {
@@ -241,7 +241,7 @@ TEST_P(SharedMutexTest, Timeouts) {
 // machine (sanitizers) it may come too late, and then the round is run again with a longer
 // timeout.
 TEST_P(SharedMutexTest, TimedOutWriterReleasesQueuedReaders) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   bool checked = false;
   for (auto timeout : {50ms, 500ms, 5000ms}) {
     SharedMutex m;
@@ -270,7 +270,7 @@ TEST_P(SharedMutexTest, TimedOutWriterReleasesQueuedReaders) {
 }
 
 TEST_P(SharedMutexTest, CancelBlockedWriterAndReader) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   SharedMutex m;
   m.lock_shared();
   auto writer = rt.spawn([&] { m.lock(); });

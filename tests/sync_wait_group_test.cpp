@@ -65,7 +65,7 @@ TEST(WaitGroupBasics, CounterAndErrors) {
 
 // Go's pattern: add before spawning, done in each fiber, wait in a fiber and in a thread.
 TEST_P(WaitGroupTest, FibersDoneWaitersWake) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   WaitGroup wg;
   std::atomic<int> finished{0};
   constexpr int kWorkers = 20;
@@ -96,7 +96,7 @@ TEST_P(WaitGroupTest, FibersDoneWaitersWake) {
 
 // Threads do the work, a fiber waits; then fibers do the work and a thread waits.
 TEST_P(WaitGroupTest, FiberAndThread) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   WaitGroup wg;
   wg.add(2);
   auto waiter = rt.spawn([&] { wg.wait(); });
@@ -132,7 +132,7 @@ TEST(WaitGroupThreads, ThreadsOnly) {
 }
 
 TEST_P(WaitGroupTest, Timeouts) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   WaitGroup wg;
   wg.add(1);
   rt.block_on([&] {
@@ -156,7 +156,7 @@ TEST_P(WaitGroupTest, Timeouts) {
 }
 
 TEST_P(WaitGroupTest, CancelWhileBlocked) {
-  AsyncRuntime rt(GetParam().cfg);
+  spindle::test::TestRuntime rt(GetParam().cfg);
   WaitGroup wg;
   wg.add(1);
   auto victim = rt.spawn([&] { wg.wait(); });

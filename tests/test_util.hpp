@@ -64,12 +64,46 @@ struct NamedConfig {
   AsyncRuntimeConfig cfg;
 };
 
-// kConfigs are the configurations the sync primitive tests run under: one worker, several, and
-// several in migrate_every_switch mode.
+// kConfigs are the configurations the sync primitive tests run under: one worker, several,
+// several in migrate_every_switch mode, and the current-thread flavor (driven by a TestRuntime's
+// thread).
 inline const NamedConfig kConfigs[] = {
     {"OneWorker", {.worker_threads = 1}},
     {"ThreeWorkers", {.worker_threads = 3}},
     {"Migrating", {.worker_threads = 3, .migrate_every_switch = true}},
+    {"CurrentThread", {.flavor = RuntimeFlavor::CurrentThread}},
+};
+
+// TestRuntime is the runtime the parameterized sync, channel, oneshot, select and TCP tests build:
+// an AsyncRuntime and, in the current-thread flavor, a thread that drives it for the whole test
+// (block_on of a fiber that waits until the TestRuntime is destroyed or shut down). The test thread
+// then polls fibers (parked) and joins them as with worker threads: a join waits for the driver
+// role or for its task, which ends in the driver's turn. (Driving from the test thread itself is
+// covered by current_thread_test.cpp.)
+class TestRuntime : public AsyncRuntime {
+ public:
+  explicit TestRuntime(const AsyncRuntimeConfig& cfg) : AsyncRuntime(cfg) {
+    if (cfg.flavor == RuntimeFlavor::CurrentThread) {
+      driver_ = std::thread([this] { block_on([this] { stop_.wait(); }); });
+    }
+  }
+  ~TestRuntime() { stop_driver(); }
+  TestRuntime(const TestRuntime&) = delete;
+  TestRuntime& operator=(const TestRuntime&) = delete;
+  // shutdown stops the driver thread, then shuts down (driving the rest on the calling thread).
+  void shutdown() {
+    stop_driver();
+    AsyncRuntime::shutdown();
+  }
+
+ private:
+  void stop_driver() {
+    if (!driver_.joinable()) return;
+    stop_.set();
+    driver_.join();
+  }
+  Event stop_;
+  std::thread driver_;
 };
 
 // RtCase is a named runtime configuration whose `div` divides loop counts: in migrate mode every
@@ -80,12 +114,14 @@ struct RtCase {
   int div;
 };
 
-// kRtCases are the configurations the cross-worker channel, oneshot and select tests run under.
+// kRtCases are the configurations the cross-worker channel, oneshot and select tests run under
+// (the current-thread flavor driven by a TestRuntime's thread).
 inline const RtCase kRtCases[] = {
     {"OneWorker", {.worker_threads = 1}, 1},
     {"TwoWorkers", {.worker_threads = 2}, 1},
     {"FourWorkers", {.worker_threads = 4}, 1},
     {"ThreeWorkersMigrating", {.worker_threads = 3, .migrate_every_switch = true}, 20},
+    {"CurrentThread", {.flavor = RuntimeFlavor::CurrentThread}, 1},
 };
 
 // RtTest is the fixture of tests parameterized by an RtCase.

@@ -50,8 +50,15 @@ std::int64_t Worker::park_timeout_ns(bool watch) {
     if (next == TimerWheel::kNever) continue;
     earliest = std::min(earliest, w.get() == this ? next : next + help_grace_ticks());
   }
-  const std::int64_t watch_ns =
-      watch ? static_cast<std::int64_t>(rt->cfg.poll_interval.count()) : -1;
+  std::int64_t watch_ns = watch ? static_cast<std::int64_t>(rt->cfg.poll_interval.count()) : -1;
+  if (drive_deadline_ns_ != kNoDeadline) {
+    // A current-thread driver with a deadline (join_for, shutdown(timeout)) wakes up for it.
+    const std::uint64_t now = spindle_sys_monotonic_time_ns();
+    const auto left = static_cast<std::int64_t>(
+        drive_deadline_ns_ > now ? std::min<std::uint64_t>(drive_deadline_ns_ - now, INT64_MAX)
+                                 : 0);
+    watch_ns = watch_ns >= 0 ? std::min(watch_ns, left) : left;
+  }
   if (earliest == TimerWheel::kNever) return watch_ns;
   const std::uint64_t now = spindle_sys_monotonic_time_ns();
   const std::uint64_t at = rt->ns_of_tick(earliest);

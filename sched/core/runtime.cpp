@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "detail/runtime_impl.hpp"
 #include "spindle/runtime.hpp"
@@ -19,6 +20,44 @@ template <class T>
   std::ostringstream msg;
   msg << "spindle::AsyncRuntimeConfig::" << field << " = " << value << " is invalid: " << allowed;
   throw std::invalid_argument(msg.str());
+}
+
+// validate_embedding checks the embedding hooks (thread names, CPU pinning) of a config whose
+// worker_threads is already resolved.
+void validate_embedding(const AsyncRuntimeConfig& cfg) {
+  constexpr std::size_t kMaxThreadName = 15;  // Linux: 16 bytes with the terminating NUL
+  if (!cfg.thread_name_prefix.empty() && cfg.worker_threads > 0) {
+    const std::string longest = cfg.thread_name_prefix + std::to_string(cfg.worker_threads - 1);
+    if (longest.size() > kMaxThreadName) {
+      bad_field("thread_name_prefix", "\"" + cfg.thread_name_prefix + "\"",
+                "the name of worker " + std::to_string(cfg.worker_threads - 1) + ", \"" + longest +
+                    "\", is " + std::to_string(longest.size()) +
+                    " bytes; the limit is 15 bytes (Linux thread names)");
+    }
+  }
+  if (cfg.worker_cpus.empty()) return;
+  std::vector<int> allowed(1024);
+  const std::uint32_t n = spindle_sys_affinity_cpus(allowed.data(), 1024);
+  allowed.resize(std::min<std::uint32_t>(n, 1024));
+  std::string list = "[";
+  for (std::size_t i = 0; i < cfg.worker_cpus.size(); ++i) {
+    list += (i != 0 ? ", " : "") + std::to_string(cfg.worker_cpus[i]);
+  }
+  list += "]";
+  std::string set = "{";
+  for (std::size_t i = 0; i < allowed.size(); ++i) {
+    set += (i != 0 ? ", " : "") + std::to_string(allowed[i]);
+  }
+  set += "}";
+  for (int cpu : cfg.worker_cpus) {
+    if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end()) {
+      bad_field(
+          "worker_cpus", list,
+          "CPU " + std::to_string(cpu) +
+              " is not in the process's affinity mask (sched_getaffinity); allowed CPUs are " +
+              set);
+    }
+  }
 }
 
 AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
@@ -65,7 +104,23 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
     bad_field("reactor", static_cast<unsigned>(cfg.reactor),
               "must be ReactorBackend::Auto, Epoll or Libuv");
   }
+  if (static_cast<unsigned>(cfg.flavor) > static_cast<unsigned>(RuntimeFlavor::CurrentThread)) {
+    bad_field("flavor", static_cast<unsigned>(cfg.flavor),
+              "must be RuntimeFlavor::MultiThread or CurrentThread");
+  }
+  if (cfg.flavor == RuntimeFlavor::CurrentThread) {
+    if (cfg.worker_threads > 1) {
+      bad_field("worker_threads", cfg.worker_threads,
+                "must be 0 or 1 with RuntimeFlavor::CurrentThread (it has no worker threads)");
+    }
+    if (!cfg.worker_cpus.empty()) {
+      bad_field("worker_cpus", "[...]",
+                "must be empty with RuntimeFlavor::CurrentThread (it has no worker threads)");
+    }
+    cfg.worker_threads = 1;
+  }
   if (cfg.worker_threads == 0) cfg.worker_threads = std::min(spindle_sys_cpu_count(), kMaxWorkers);
+  validate_embedding(cfg);
   return cfg;
 }
 
@@ -74,6 +129,7 @@ AsyncRuntimeConfig validate(AsyncRuntimeConfig cfg) {
 RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
     : cfg(validate(config)),
       debug(cfg.debug),
+      current_thread(cfg.flavor == RuntimeFlavor::CurrentThread),
       stacks(cfg.max_stack_size, cfg.stack_pool_size, cfg.worker_threads),
       registry(cfg.worker_threads + 1) {
   epoch_ns = spindle_sys_monotonic_time_ns();
@@ -83,6 +139,11 @@ RuntimeImpl::RuntimeImpl(const AsyncRuntimeConfig& config)
     workers.push_back(std::make_unique<Worker>(this, i, cfg.queue_capacity));
   }
   idle.sleepers.reserve(cfg.worker_threads);
+  if (current_thread) {
+    // No thread of its own to wait for in abandon(): its one worker runs only inside a driver.
+    workers[0]->exited = true;
+    exited_workers = 1;
+  }
 }
 
 RuntimeImpl::~RuntimeImpl() {
@@ -103,6 +164,7 @@ void RuntimeImpl::start() {
               cfg.worker_threads, stacks.stack_size(), fiber::guard_mode_name(stacks.guard_mode()),
               cb_allocator_name());
   }
+  if (current_thread) return;  // fibers run on the threads that drive it (current_thread.cpp)
   std::size_t started = 0;
   try {
     for (auto& w : workers) {

@@ -36,6 +36,7 @@ void RuntimeImpl::begin_shutdown(const char* who) {
 }
 
 bool RuntimeImpl::wait_stopped(std::chrono::nanoseconds timeout) {
+  if (current_thread) return drive_until_stopped(timeout);
   std::unique_lock<std::mutex> g(lifecycle_mu);
   auto stopped = [this] { return state.load(std::memory_order_seq_cst) == kStopped; };
   if (timeout == std::chrono::nanoseconds::max()) {

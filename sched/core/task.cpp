@@ -1,14 +1,17 @@
 // The task lifecycle: allocation, spawn, completion, join, cancellation, free.
+#include <algorithm>
 #include <cassert>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "detail/runtime_impl.hpp"
 #include "detail/task_binding.hpp"
 #include "spindle/detail/wait.hpp"
+#include "spindle/fiber/unpooled_stack.hpp"
 #include "spindle/spawn_options.hpp"
 
 namespace spindle {
@@ -145,6 +148,38 @@ void unbind_task(RuntimeImpl* rt, TaskCore* t) noexcept {
 }
 }  // namespace
 
+namespace {
+// apply_spawn_options takes SpawnOptions::name and stack_size into a task not queued yet. Throws
+// std::invalid_argument for a bad stack_size, std::bad_alloc.
+__attribute__((noinline)) void apply_spawn_options(RuntimeImpl* rt, TaskCore* t,
+                                                   const SpawnOptions& opts) {
+  if (opts.stack_size != 0) {
+    const std::size_t max = rt->cfg.max_stack_size;
+    if (opts.stack_size < fiber::StackPool::kMinStackSize || opts.stack_size > max) {
+      throw std::invalid_argument(
+          "spindle::SpawnOptions::stack_size = " + std::to_string(opts.stack_size) +
+          " is invalid: allowed range is 16384 (16 KiB) to " + std::to_string(max) +
+          " bytes (AsyncRuntimeConfig::max_stack_size), or 0 for that "
+          "default");
+    }
+    const std::size_t page = fiber::unpooled_guard_size();
+    const std::size_t rounded = (opts.stack_size + page - 1) / page * page;
+    if (rounded != rt->stacks.stack_size()) {
+      t->custom_stack = true;
+      t->dbg.stack_size = rounded;
+    }
+  }
+  if (!opts.name.empty()) {
+    constexpr std::size_t kMax = 31;  // as this_fiber::set_name
+    const std::size_t n = std::min(opts.name.size(), kMax);
+    char* copy = static_cast<char*>(cb_alloc(n + 1));
+    std::memcpy(copy, opts.name.data(), n);
+    copy[n] = '\0';
+    t->dbg.name = copy;  // not in the registry yet: no lock needed
+  }
+}
+}  // namespace
+
 void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p, const SpawnOptions* opts) {
   TaskCore* core = core_of(task);
   try {
@@ -160,11 +195,15 @@ void task_submit(RuntimeImpl* rt, TaskBase* task, TaskPriority p, const SpawnOpt
     }
     core->rt = rt;
     core->priority = p;
+    if (opts != nullptr && (opts->stack_size != 0 || !opts->name.empty())) {
+      apply_spawn_options(rt, core, *opts);
+    }
     bind_task(rt, core, opts);
     rt->submit(core, p);
   } catch (...) {
     // Never queued: nothing else refers to it.
     if (core->rt != nullptr) unbind_task(core->rt, core);
+    if (core->dbg.name != nullptr) cb_free(const_cast<char*>(core->dbg.name));
     task->destroy();
     task_free_unsubmitted(reinterpret_cast<char*>(core) + kCoreSize);
     throw;
@@ -225,6 +264,11 @@ bool task_wait_until(TaskBase* task, bool cancellable, std::uint64_t deadline_ns
   if (t->joiner.load(std::memory_order_acquire) == kJoinFinished) return true;
   Worker* w = current_worker();
   if (w == nullptr || w->current == nullptr) {
+    // A plain thread joining a task of a current-thread runtime runs that runtime until the task
+    // ends (or the deadline passes), then settles below like any thread joiner.
+    if (__builtin_expect(t->rt->current_thread, 0) && w == nullptr) {
+      t->rt->drive_task(t, deadline_ns);
+    }
     // An OS thread: wait on the runtime's striped condition variable.
     RuntimeImpl::Stripe& s = t->rt->stripe_for(t);
     std::unique_lock<std::mutex> lock(s.m);
@@ -296,6 +340,8 @@ void RuntimeImpl::complete(TaskCore* t, TaskState end, Worker* w) {
               to_string(end));
   }
   const std::uintptr_t j = t->joiner.exchange(kJoinFinished, std::memory_order_acq_rel);
+  // A current-thread runtime: a thread waiting for the driver role may be waiting for this task.
+  if (__builtin_expect(current_thread, 0)) notify_drive_waiters();
   if (j == kThreadJoiner) {
     Stripe& s = stripe_for(t);
     { std::lock_guard<std::mutex> lock(s.m); }

@@ -7,12 +7,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <string>
 
 #include "detail/fls_table.hpp"
 #include "detail/random.hpp"
 #include "detail/runtime_impl.hpp"
 #include "spindle/detail/coop.hpp"
 #include "spindle/fiber/overflow.hpp"
+#include "spindle/fiber/unpooled_stack.hpp"
 #include "spindle/sys.h"
 
 namespace spindle::detail {
@@ -259,7 +262,8 @@ bool Worker::start_task(TaskCore* t) {
   }
   fiber::Stack stack;
   try {
-    stack = rt->stacks.acquire(index);
+    stack = __builtin_expect(t->custom_stack, 0) ? fiber::map_unpooled_stack(t->dbg.stack_size)
+                                                 : rt->stacks.acquire(index);
   } catch (...) {
     payload_of(t)->error = std::current_exception();
     rt->complete(t, TaskState::Failed, this);
@@ -268,7 +272,8 @@ bool Worker::start_task(TaskCore* t) {
   }
   t->dbg.stack_limit = stack.limit;
   t->dbg.stack_size = stack.size;
-  t->dbg.guard_size = rt->stacks.guard_size();
+  t->dbg.guard_size =
+      __builtin_expect(t->custom_stack, 0) ? fiber::unpooled_guard_size() : rt->stacks.guard_size();
   t->started = true;
   t->ctx.make(stack, &fiber_entry);
   t->state.store(TaskState::Running, std::memory_order_relaxed);
@@ -314,8 +319,13 @@ void Worker::after_switch(fiber::Transfer tr) {
       break;
     }
     case SwitchKind::kFinish:
-      rt->stacks.release(
-          index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      if (__builtin_expect(prev->custom_stack, 0)) {
+        fiber::unmap_unpooled_stack(
+            fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      } else {
+        rt->stacks.release(
+            index, fiber::Stack{const_cast<void*>(prev->dbg.stack_limit), prev->dbg.stack_size});
+      }
       prev->ctx.release();
       task_unref(prev);
       break;
@@ -324,7 +334,7 @@ void Worker::after_switch(fiber::Transfer tr) {
 
 void Worker::switch_from_fiber(SwitchKind kind) {
   TaskCore* prev = current;
-  prev->last_worker = index;
+  prev->last_worker = static_cast<std::uint16_t>(index);  // index < 1024
   SwitchAction act{kind, prev};
   // In migrate_every_switch mode a yield always leaves this worker (after_switch sends it away).
   const bool yielding =
@@ -380,6 +390,8 @@ void fiber_entry(boost::context::detail::transfer_t t) noexcept {
   fls_destroy_task(self);
   w = current_worker();
   w->rt->complete(self, end, w);
+  // The current-thread flavor's drive target goes back to the driver's loop, which then returns.
+  if (__builtin_expect(self == w->drive_target_, 0)) w->finish_to_scheduler();
   w->switch_from_fiber(SwitchKind::kFinish);
   std::terminate();  // unreachable: a finished fiber is never resumed
 }
@@ -398,19 +410,86 @@ TaskCore* Worker::find_work() {
   }
 }
 
-void Worker::run() {
+namespace {
+// run_thread_hook calls an on_thread_start / on_thread_stop callback; an exception it throws is
+// written to stderr and otherwise ignored (AsyncRuntimeConfig::on_thread_start).
+void run_thread_hook(const std::function<void(std::size_t)>& hook, const char* what,
+                     std::uint32_t index) noexcept {
+  if (!hook) return;
+  try {
+    hook(index);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spindle: worker %u: %s threw: %s (ignored)\n", index, what, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "spindle: worker %u: %s threw a non-std exception (ignored)\n", index,
+                 what);
+  }
+}
+}  // namespace
+
+void Worker::embed_thread_start() noexcept {
+  const AsyncRuntimeConfig& c = rt->cfg;
+  if (!c.thread_name_prefix.empty()) {
+    // Validated by the constructor to fit the 15-byte limit.
+    const std::string name = c.thread_name_prefix + std::to_string(index);
+    if (int err = spindle_sys_set_thread_name(name.c_str()); err != 0) {
+      std::fprintf(stderr, "spindle: worker %u: naming the thread \"%s\" failed (error %d)\n",
+                   index, name.c_str(), err);
+    }
+  }
+  if (!c.worker_cpus.empty()) {
+    const int cpu = c.worker_cpus[index % c.worker_cpus.size()];
+    if (int err = spindle_sys_pin_thread(cpu); err != 0) {
+      std::fprintf(stderr, "spindle: worker %u: pinning to CPU %d failed (error %d); unpinned\n",
+                   index, cpu, err);
+    }
+  }
+  run_thread_hook(c.on_thread_start, "on_thread_start", index);
+}
+
+void Worker::enter_thread() noexcept {
   tls_worker = this;
   thread_eh_ = thread_eh_state();
   multi_worker_stealing_ = rt->workers.size() > 1 && rt->cfg.enable_work_stealing;
   migrate_mode_ = rt->workers.size() > 1 && rt->cfg.migrate_every_switch;
-  fiber::AltSignalStack alt_stack;
   sched_ctx_.bind_current_thread();
   last_poll_ns_ = spindle_sys_monotonic_time_ns();
-  metrics.started_ns.store(last_poll_ns_, std::memory_order_release);
+  // The first entry starts the worker's busy/park accounting (an embedding may enter again).
+  if (metrics.started_ns.load(std::memory_order_relaxed) == 0) {
+    metrics.started_ns.store(last_poll_ns_, std::memory_order_release);
+  }
+}
+
+void Worker::leave_thread() noexcept {
+  tls_worker = nullptr;
+}
+
+void Worker::run() {
+  embed_thread_start();
+  fiber::AltSignalStack alt_stack;
+  enter_thread();
   if (rt->debug) log_debug(rt, "worker %u: start", index);
+  loop(nullptr, kNoDeadline);
+  if (rt->debug) log_debug(rt, "worker %u: exit", index);
+  leave_thread();
+  run_thread_hook(rt->cfg.on_thread_stop, "on_thread_stop", index);
+  {
+    std::lock_guard<std::mutex> g(rt->lifecycle_mu);
+    exited = true;
+    ++rt->exited_workers;
+  }
+  rt->stopped_cv.notify_all();
+}
+
+bool Worker::loop(const TaskCore* target, std::uint64_t deadline_ns) {
   for (;;) {
     // Set with tasks still alive only when the destructor abandons them (shutdown.cpp).
-    if (rt->exit.load(std::memory_order_acquire)) break;
+    if (rt->exit.load(std::memory_order_acquire)) return true;
+    // The current-thread flavor's block_on / join: its task has finished (the null check is the
+    // whole cost for worker threads).
+    if (target != nullptr && target->joiner.load(std::memory_order_acquire) == kJoinFinished) {
+      return true;
+    }
     TaskCore* t = find_work();
     if (t != nullptr) {
       current = t;
@@ -426,7 +505,7 @@ void Worker::run() {
       after_switch(tr);
       continue;
     }
-    if (rt->exit.load(std::memory_order_acquire)) break;
+    if (rt->exit.load(std::memory_order_acquire)) return true;
     if (rt->state.load(std::memory_order_acquire) != RuntimeImpl::kRunning) {
       // Shutting down: stop once every task has finished.
       std::unique_lock<std::mutex> g(rt->lifecycle_mu);
@@ -436,19 +515,26 @@ void Worker::run() {
         g.unlock();
         rt->stopped_cv.notify_all();
         for (auto& w : rt->workers) w->wake_thread();
-        break;
+        return true;
       }
     }
+    if (deadline_ns != kNoDeadline && spindle_sys_monotonic_time_ns() >= deadline_ns) return false;
     idle_wait();
   }
-  if (rt->debug) log_debug(rt, "worker %u: exit", index);
-  tls_worker = nullptr;
-  {
-    std::lock_guard<std::mutex> g(rt->lifecycle_mu);
-    exited = true;
-    ++rt->exited_workers;
-  }
-  rt->stopped_cv.notify_all();
+}
+
+void Worker::finish_to_scheduler() {
+  TaskCore* prev = current;
+  prev->last_worker = static_cast<std::uint16_t>(index);  // index < 1024
+  SwitchAction act{SwitchKind::kFinish, prev};
+  prev->eh = *thread_eh_;
+  *thread_eh_ = sched_eh_;
+  current = nullptr;
+  fiber::set_current_fiber_debug_info(nullptr);
+  counters.switches.add();
+  coop_budget = kCoopBudget;
+  coop_slice_ns = 0;
+  fiber::switch_final(prev->ctx, sched_ctx_, &act);
 }
 
 }  // namespace spindle::detail

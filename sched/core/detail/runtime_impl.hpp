@@ -11,6 +11,7 @@
 //   task.cpp         the task lifecycle: spawn, completion, join, cancel, free
 //   task_registry.cpp  the live tasks (bounded shutdown, fiber dumps)
 //   shutdown.cpp     shutdown: graceful, bounded (cancel all), the destructor's, abandonment
+//   current_thread.cpp  the current-thread flavor: a calling thread drives the one worker
 //   wait.cpp         the parking layer under every blocking primitive
 //   coop.cpp         the cooperative budget (coop_step)
 //   this_fiber.cpp   what a fiber does to itself: yield, sleep, id, cancellation checks
@@ -35,6 +36,7 @@
 #include "detail/task_registry.hpp"
 #include "spindle/cancellation_token.hpp"
 #include "spindle/config.hpp"
+#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/sched_hooks.hpp"
 #include "spindle/fiber/context.hpp"
 #include "spindle/fiber/stack_pool.hpp"
@@ -86,6 +88,18 @@ class Worker {
 
   // run is the worker thread's body: the scheduler loop, until the runtime stops.
   void run();
+  // drive runs this worker's scheduler loop on the calling thread (the current-thread flavor; the
+  // caller holds the driver role, RuntimeImpl::driving, and is in no fiber) until `target` (if not
+  // null) has finished, the runtime has stopped, or the monotonic clock reaches `deadline_ns`
+  // (kNoDeadline: never) while every fiber is blocked. Returns false only for the deadline. Throws
+  // std::system_error if the alternate signal stack cannot be installed.
+  bool drive(const TaskCore* target, std::uint64_t deadline_ns);
+  // finish_to_scheduler ends the running fiber, the drive target, by switching to the scheduler
+  // context (not to the next ready fiber), so drive() can return. Never returns.
+  [[noreturn]] void finish_to_scheduler();
+  // embed_thread_start names and pins the calling worker thread and calls on_thread_start
+  // (AsyncRuntimeConfig's embedding hooks); failures are reported on stderr, never thrown.
+  void embed_thread_start() noexcept;
 
   // push_local makes `t` ready on this worker (owner). A full queue moves half of it to the global
   // queue.
@@ -197,6 +211,16 @@ class Worker {
   // due; another's: when overdue by help_grace_ticks).
   bool timer_due_for(const Worker& w, std::uint64_t now_tick) const noexcept;
   void after_switch(fiber::Transfer tr);
+  // loop is the scheduler loop of run() and drive() (see drive for `target` and `deadline_ns`).
+  bool loop(const TaskCore* target, std::uint64_t deadline_ns);
+  // enter_thread binds this worker to the calling thread (thread-locals, the scheduler context).
+  void enter_thread() noexcept;
+  // leave_thread unbinds it again.
+  void leave_thread() noexcept;
+  // drive_target_ is the task whose end makes drive() return (owner; null outside drive()).
+  const TaskCore* drive_target_ = nullptr;
+  // drive_deadline_ns_ caps idle parking while drive() has a deadline (owner).
+  std::uint64_t drive_deadline_ns_ = kNoDeadline;
   unsigned local_mask() const noexcept;
   void overflow(int level, TaskCore* t);
   // stamp_ready samples one ready push in kSampleEvery for the scheduling-delay histogram (owner).
@@ -333,6 +357,25 @@ class RuntimeImpl {
 
   AsyncRuntimeConfig cfg;
   const bool debug;
+  // current_thread: RuntimeFlavor::CurrentThread. Its one worker has no thread: the driver
+  // runs it (block_on, a thread's join, shutdown).
+  const bool current_thread;
+  // The driver role: `driving` (under drive_mu) says a thread is in drive(). Would-be drivers wait
+  // on drive_cv for the role, or for their own task's end: complete() notifies drive_cv when
+  // drive_waiters is not 0 (current-thread runtimes only).
+  std::mutex drive_mu;
+  std::condition_variable drive_cv;
+  bool driving = false;
+  std::atomic<std::uint32_t> drive_waiters{0};
+  // notify_drive_waiters wakes the threads waiting for the driver role (a task finished).
+  void notify_drive_waiters() noexcept;
+  // drive_until_stopped is wait_stopped for the current-thread flavor: drives the worker until the
+  // runtime stops or `timeout` passes.
+  bool drive_until_stopped(std::chrono::nanoseconds timeout);
+  // drive_task drives the worker on the calling (plain) thread until `t` has finished or the
+  // monotonic clock reaches `deadline_ns` (kNoDeadline: never); waits for the driver role up to
+  // then (returning early if `t` finishes in another driver's turn).
+  void drive_task(const TaskCore* t, std::uint64_t deadline_ns);
   std::vector<std::unique_ptr<Worker>> workers;
   GlobalQueue global;
   fiber::StackPool stacks;

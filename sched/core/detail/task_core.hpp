@@ -54,8 +54,13 @@ struct alignas(16) TaskCore {
   // destructors run: they may block, and must not get Cancelled thrown into a noexcept path).
   bool cancel_masked = false;
   bool select_rng_seeded = false;  // select_rng was seeded (on the fiber's first select)
-  std::uint16_t reg_shard = 0;     // the registry shard it is linked in (at most 2^16 shards)
-  std::uint32_t last_worker = 0;   // index of the worker it last ran on (migrate_every_switch)
+  // custom_stack: spawned with a SpawnOptions::stack_size other than the pool's; dbg.stack_size
+  // holds the requested (page-rounded) size until start_task maps it.
+  bool custom_stack = false;
+  // last_worker and reg_shard are 16 bits (at most 1024 workers, 2^16 shards) so that ready_stamp
+  // fits without growing the block (160 B on x86-64).
+  std::uint16_t last_worker = 0;  // index of the worker it last ran on (migrate_every_switch)
+  std::uint16_t reg_shard = 0;    // the registry shard it is linked in
   // ready_stamp: low 32 bits of the monotonic clock when a sampled ready push queued it, 0 when
   // not sampled (detail/metrics.hpp; owner of the queue that holds it).
   std::uint32_t ready_stamp = 0;

@@ -33,6 +33,20 @@ void spindle_sys_yield(void);
  * affinity mask (taskset/cgroup cpusets shrink it), not the machine's total. Always >= 1. */
 uint32_t spindle_sys_cpu_count(void);
 
+/* spindle_sys_affinity_cpus writes the CPUs this process may run on (its affinity mask, ascending)
+ * to out[0..cap) and returns how many there are in total (which may exceed cap); 0 when the mask
+ * cannot be read (non-Linux, or sched_getaffinity failed). */
+uint32_t spindle_sys_affinity_cpus(int* out, uint32_t cap);
+
+/* spindle_sys_pin_thread restricts the calling thread to CPU `cpu` (pthread_setaffinity_np).
+ * Returns 0 or an errno value (ENOSYS where affinity is not supported). */
+int spindle_sys_pin_thread(int cpu);
+
+/* spindle_sys_set_thread_name names the calling thread (pthread_setname_np; what
+ * /proc/self/task/<tid>/comm shows on Linux, at most 15 bytes there). Returns 0 or an errno value
+ * (ERANGE for a name too long; ENOSYS where not supported). */
+int spindle_sys_set_thread_name(const char* name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "spindle/detail/export.hpp"
 
@@ -17,6 +20,17 @@ namespace spindle {
 /// Linux, libuv elsewhere. Libuv drives a private libuv loop from the runtime's workers (portable;
 /// slower).
 enum class ReactorBackend : std::uint8_t { Auto, Epoll, Libuv };
+
+/// RuntimeFlavor selects how a runtime runs its fibers (docs/config.md, "flavor").
+///   MultiThread: worker_threads OS threads of its own run the fibers all the time.
+///   CurrentThread: no threads of its own, as Tokio's current_thread runtime. Fibers, timers and
+///   I/O
+///     make progress only while some thread drives the runtime: inside AsyncRuntime::block_on, a
+///     JoinHandle::join / join_for / wait_for / wait_until called from a plain thread on one of its
+///     tasks, or its shutdown / destructor. That thread then runs the scheduler loop itself (one
+///     driver at a time; others wait for their turn) and, when every fiber is blocked, sleeps in
+///     the I/O driver or until the next timer.
+enum class RuntimeFlavor : std::uint8_t { MultiThread, CurrentThread };
 
 /// AsyncRuntimeConfig configures an AsyncRuntime. The defaults suit a server on a few cores; every
 /// field is validated by the AsyncRuntime constructor, which throws std::invalid_argument naming
@@ -65,6 +79,34 @@ struct AsyncRuntimeConfig {
   /// reactor is the I/O backend (Auto = epoll on Linux, libuv elsewhere). Both backends pass the
   /// same tests.
   ReactorBackend reactor = ReactorBackend::Auto;
+  /// flavor: MultiThread (the default) or CurrentThread (no worker threads; see RuntimeFlavor).
+  /// CurrentThread requires worker_threads 0 or 1 (it resolves to 1) and an empty worker_cpus;
+  /// thread_name_prefix, on_thread_start and on_thread_stop are not used by it.
+  RuntimeFlavor flavor = RuntimeFlavor::MultiThread;
+
+  /// Embedding hooks (docs/config.md, "Embedding hooks").
+  ///
+  /// thread_name_prefix names the worker threads "<prefix><index>" ("spindle-w0", "spindle-w1",
+  /// ...) with pthread_setname_np, as /proc/self/task/*/comm, top and debuggers show them. Empty:
+  /// the threads keep the name they inherit. Linux allows 15 bytes: a prefix whose longest name
+  /// (the highest worker index) is longer is rejected (std::invalid_argument), never truncated.
+  std::string thread_name_prefix = "spindle-w";
+  /// on_thread_start, if set, is called on every worker thread with its index, after the thread
+  /// is named and pinned and before it runs any fiber. on_thread_stop, if set, is called on every
+  /// worker thread after it ran its last fiber, just before the thread ends. Both run on the
+  /// worker's own stack, outside any fiber (a blocking Spindle call there blocks the thread). An
+  /// exception they throw is caught, written to stderr and otherwise ignored: the worker runs (or
+  /// ends) as if the callback had returned. They are not called for the process-wide
+  /// spawn_blocking threads (those belong to no runtime).
+  ///@{
+  std::function<void(std::size_t worker_index)> on_thread_start = {};
+  std::function<void(std::size_t worker_index)> on_thread_stop = {};
+  ///@}
+  /// worker_cpus, if not empty, pins the workers round-robin: worker i runs only on CPU
+  /// worker_cpus[i % worker_cpus.size()] (so one entry per worker gives one CPU each, and fewer
+  /// entries than workers share them). Every CPU must be in the process's affinity mask
+  /// (sched_getaffinity) when the runtime is constructed; repeats are allowed. Empty: no pinning.
+  std::vector<int> worker_cpus = {};
 };
 
 }  // namespace spindle

@@ -23,18 +23,19 @@ namespace spindle {
 
 class AsyncRuntime;
 namespace detail {
-// runtime_impl_of returns a runtime's internals (for the library's own helpers).
+/// runtime_impl_of returns a runtime's internals (for the library's own helpers).
 RuntimeImpl* runtime_impl_of(AsyncRuntime& rt) noexcept;
 }  // namespace detail
 
 /// AsyncRuntime owns worker threads, their run queues, timers and a stack pool, and runs fibers on
-/// them. There is no global runtime: every runtime is an object, and several may coexist. All
-/// member functions are thread-safe.
+/// them (or, in the current-thread flavor, on the thread that calls block_on; see RuntimeFlavor).
+/// There is no global runtime: every runtime is an object, and several may coexist. All member
+/// functions are thread-safe.
 class AsyncRuntime {
  public:
-  /// AsyncRuntime validates `config` and starts its worker threads. Throws std::invalid_argument
-  /// naming the field, its value and the allowed range for a bad config; std::system_error if
-  /// threads cannot start.
+  /// AsyncRuntime validates `config` and starts its worker threads (none in the current-thread
+  /// flavor). Throws std::invalid_argument naming the field, its value and the allowed range for a
+  /// bad config; std::system_error if threads cannot start.
   explicit AsyncRuntime(const AsyncRuntimeConfig& config = {});
   /// ~AsyncRuntime shuts the runtime down in bounded time (unless shutdown() already did):
   ///   1. like shutdown(), it stops accepting spawns from outside and waits up to
@@ -70,7 +71,12 @@ class AsyncRuntime {
 
   /// block_on runs `f` as a fiber, blocks the calling OS thread until it finishes and returns its
   /// value or rethrows its exception. Throws std::logic_error when called from inside a fiber of
-  /// any runtime (it would block a worker: spawn and join instead), and what spawn throws.
+  /// any runtime (it would block a worker: spawn and join instead), and what spawn throws. In the
+  /// current-thread flavor (AsyncRuntimeConfig::flavor) the calling thread itself runs the
+  /// runtime's fibers, timers and I/O until `f`'s fiber has finished, then returns at once (other
+  /// fibers stay where they are until the next driver). Calls from several threads at once take
+  /// turns: one drives, the others wait for the runtime (their fibers may run in the driver's
+  /// turn).
   template <class F>
   auto block_on(F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
     check_block_on();

@@ -251,10 +251,18 @@ class Channel {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_alloc();
     return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
   }
+  T* at(std::size_t i) noexcept { return std::launder(buf_ + i); }
+  // Sized deallocation is off by default in clang before 19 (-fsized-deallocation): there the sized
+  // operator delete is not declared and every Channel<T>::send failed to compile.
+#if defined(__cpp_sized_deallocation)
   static void deallocate(T* p, std::size_t n) noexcept {
     ::operator delete (p, n * sizeof(T), std::align_val_t{alignof(T)});
   }
-  T* at(std::size_t i) noexcept { return std::launder(buf_ + i); }
+#else
+  static void deallocate(T* p, std::size_t) noexcept {
+    ::operator delete (p, std::align_val_t{alignof(T)});
+  }
+#endif
 
   // push appends to the ring buffer (caller checked count_ < cap_). May grow it: throws
   // std::bad_alloc with nothing changed.
