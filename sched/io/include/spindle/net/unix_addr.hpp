@@ -79,6 +79,9 @@ class UnixAddr {
   bool abstract_ = false;
 };
 
+/// operator<< writes a.to_string() (declared here too, so it is part of the exported API).
+std::ostream& operator<<(std::ostream& os, const UnixAddr& a);
+
 }  // namespace spindle::net
 
 /// std::hash<UnixAddr> hashes the name and the kind (for unordered containers). Never throws.
