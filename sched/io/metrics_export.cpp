@@ -45,7 +45,8 @@ struct Prom {
     out += type;
     out += '\n';
   }
-  void sample_u64(std::string_view name, std::string_view labels, std::uint64_t v) {
+  // sample_start writes a sample's "name{labels} " (no braces without labels).
+  void sample_start(std::string_view name, std::string_view labels) {
     out += name;
     if (!labels.empty()) {
       out += '{';
@@ -53,17 +54,14 @@ struct Prom {
       out += '}';
     }
     out += ' ';
+  }
+  void sample_u64(std::string_view name, std::string_view labels, std::uint64_t v) {
+    sample_start(name, labels);
     put_u64(out, v);
     out += '\n';
   }
   void sample_seconds(std::string_view name, std::string_view labels, std::uint64_t ns) {
-    out += name;
-    if (!labels.empty()) {
-      out += '{';
-      out += labels;
-      out += '}';
-    }
-    out += ' ';
+    sample_start(name, labels);
     put_seconds(out, ns);
     out += '\n';
   }
